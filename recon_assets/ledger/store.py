@@ -1,0 +1,187 @@
+"""``LedgerStore``: the one gateway to the ledger database (SQLite or PostgreSQL).
+
+It owns the engine, creates recon-assets' tables where they are missing (never altering the
+bot's ``trade_records``), and reads ``trade_records`` exactly: whatever the column types, money
+is converted by :func:`recon_assets.money.to_decimal`, never through binary floats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from recon_assets.errors import LedgerError
+from recon_assets.ledger import schema
+from recon_assets.settings import normalize_database_url
+from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
+
+
+def _driver_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy's default is psycopg2)."""
+    url = normalize_database_url(url)
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and errors."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as its scheme only
+        return url.split(":", 1)[0] + "://…"
+
+
+@dataclass(frozen=True)
+class LedgerFingerprint:
+    """A cheap summary of ``trade_records`` that changes whenever an order is added or removed."""
+
+    row_count: int
+    max_order_time: str | None
+    keys_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.row_count}:{self.max_order_time}:{self.keys_hash}"
+
+
+class LedgerStore:
+    """Reads and writes the ledger; every write is one transaction."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None):
+        self.url = normalize_database_url(url)
+        try:
+            self.engine = engine or create_engine(_driver_url(self.url), future=True)
+        except Exception as exc:  # bad URL, missing driver
+            raise LedgerError(f"cannot open ledger {redact_url(self.url)}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        return redact_url(self.url)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction; database failures become :class:`LedgerError` naming the ledger."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def ensure_schema(self) -> list[str]:
+        """Create the tables that are missing; return their names. Existing tables are untouched."""
+        if self.dialect == "sqlite":
+            db_path = self.engine.url.database
+            if db_path and db_path != ":memory:":
+                from pathlib import Path
+
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        with self.begin() as conn:
+            existing = set(inspect(conn).get_table_names())
+            missing = [t for t in schema.metadata.sorted_tables if t.name not in existing]
+            schema.metadata.create_all(conn, tables=missing, checkfirst=True)
+        return [t.name for t in missing]
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        """Column name -> database type name of an existing table (empty if it is missing)."""
+        with self.connect() as conn:
+            insp = inspect(conn)
+            if table not in insp.get_table_names():
+                return {}
+            return {c["name"]: str(c["type"]) for c in insp.get_columns(table)}
+
+    # -- trade_records ---------------------------------------------------------------------
+
+    def read_trades(self, *, symbols: Sequence[str] | None = None,
+                    start: datetime | None = None, end: datetime | None = None
+                    ) -> NormalizedTrades:
+        """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
+
+        The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
+        ignored; values are converted in Python, so double-precision money comes back as its
+        shortest decimal.
+        """
+        cols = self.table_columns("trade_records")
+        if not cols:
+            raise LedgerError(f"ledger {self.display_url} has no trade_records table")
+        select_cols = [c for c in TRADE_COLUMNS if c in cols]
+        sql = f"SELECT {', '.join(select_cols)} FROM trade_records"
+        where, params = [], {}
+        if symbols:
+            names = [f":s{i}" for i in range(len(symbols))]
+            where.append(f"symbol IN ({', '.join(names)})")
+            params.update({f"s{i}": s for i, s in enumerate(symbols)})
+        if start is not None:
+            where.append("order_time >= :start")
+            params["start"] = self._time_param(start)
+        if end is not None:
+            where.append("order_time <= :end")
+            params["end"] = self._time_param(end)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.connect() as conn:
+            rows = conn.execute(text(sql), params).fetchall()
+        raw = pd.DataFrame.from_records(rows, columns=select_cols)
+        return normalize_trades(raw)
+
+    def _time_param(self, when: datetime) -> object:
+        return schema.UtcDateTime().process_bind_param(when, self.engine.dialect)
+
+    def fingerprint(self) -> LedgerFingerprint:
+        """Row count, latest order time and a hash of all order ids: cheap change detection."""
+        digest = hashlib.sha256()
+        count = 0
+        max_time = None
+        with self.connect() as conn:
+            result = conn.execute(text("SELECT order_id, order_time FROM trade_records "
+                                       "ORDER BY order_id"))
+            for order_id, order_time in result:
+                digest.update(str(order_id).encode())
+                digest.update(b"\0")
+                count += 1
+                t = str(order_time)
+                if max_time is None or t > max_time:
+                    max_time = t
+        return LedgerFingerprint(count, max_time, digest.hexdigest()[:16])
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook signature
+    """WAL and a busy timeout so the daemon, the UI and the CLI can share one SQLite ledger."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _short(exc: SQLAlchemyError) -> str:
+    """The driver's message without SQLAlchemy's multi-line statement echo (no parameters)."""
+    orig = getattr(exc, "orig", None)
+    message = str(orig) if orig is not None else str(exc)
+    return message.strip().splitlines()[0] if message.strip() else type(exc).__name__

@@ -1,0 +1,85 @@
+"""Exact decimal conversion and rounding shared by every domain.
+
+Money and sizes are ``decimal.Decimal`` throughout. Values read from float columns go through
+their shortest round-tripping representation (``repr``), so a stored ``0.1`` comes back as
+``Decimal("0.1")`` rather than the binary expansion ``0.1000000000000000055511151231257827``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import math
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+#: Remainders at or below this size are dust, not an unmatched sell (SPEC section 3).
+DUST = Decimal("1e-8")
+#: Stored money values are rounded half-even to this many places, only at the end.
+MONEY_PLACES = Decimal("1e-8")
+
+#: A context wide enough that sums and products of ledger values are exact.
+EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN,
+                        traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+
+
+class NotADecimal(ValueError):
+    """The value cannot be read as a finite decimal number."""
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Read a number from a database, a JSON payload or a DataFrame as an exact Decimal.
+
+    ``None`` and NaN-like missing values give ``None``; floats go through ``repr`` (shortest
+    round trip); strings must be plain finite decimals. Anything else raises ``NotADecimal``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            if value.is_nan():
+                return None
+            raise NotADecimal(f"not finite: {value}")
+        return value
+    if isinstance(value, bool):
+        raise NotADecimal(f"not a number: {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise NotADecimal(f"not finite: {value!r}")
+        return Decimal(repr(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return None
+        try:
+            result = Decimal(text)
+        except decimal.InvalidOperation:
+            raise NotADecimal(f"not a number: {value!r}") from None
+        if not result.is_finite():
+            raise NotADecimal(f"not finite: {value!r}")
+        return result
+    if value is pd.NA:
+        return None
+    # numpy scalars
+    if hasattr(value, "item"):
+        return to_decimal(value.item())
+    raise NotADecimal(f"not a number: {value!r}")
+
+
+def round_money(value: Decimal | None) -> Decimal | None:
+    """Round a money value half-even to 8 places (the only rounding SPEC section 3 allows)."""
+    if value is None:
+        return None
+    return value.quantize(MONEY_PLACES, rounding=decimal.ROUND_HALF_EVEN, context=EXACT)
+
+
+def decimal_str(value: Decimal | None) -> str | None:
+    """A plain (non-scientific) string for JSON output: ``Decimal('1E-8')`` -> ``'0.00000001'``."""
+    if value is None:
+        return None
+    return format(value, "f")

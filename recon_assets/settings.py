@@ -1,0 +1,133 @@
+"""The one place that reads configuration (SPEC section 1).
+
+Environment variables win over a ``.env`` file in the working directory. Nothing reads the
+environment at import time: call :func:`load_settings` once at the edge (CLI, resources).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+from recon_assets.errors import ConfigError
+
+#: Variables whose values are secrets: never logged, shown or stored.
+SECRET_VARIABLES = (
+    "COINBASE_API_SECRET",
+    "RECON_SLACK_WEBHOOK_URL",
+    "RECON_SMTP_PASSWORD",
+)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Alert channels; each is optional and off when its variables are unset."""
+
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    alert_from: str | None = None
+    alert_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything recon-assets needs to know about its surroundings, read once."""
+
+    recon_home: Path
+    database_url: str
+    dagster_home: Path
+    coinbase_api_key: str | None = field(default=None, repr=False)
+    coinbase_api_secret: str | None = field(default=None, repr=False)
+    coinbase_key_file: Path | None = None
+    exchange_url: str | None = None
+    alerts: AlertSettings = AlertSettings()
+    schedule_timezone: str = "UTC"
+    weekly_cron: str = "15 9 * * 0"
+
+    @property
+    def exchange_mode(self) -> str:
+        """``coinbase`` (real credentials), ``url`` (a compatible server) or ``embedded``."""
+        if self.exchange_url:
+            return "url"
+        if self.coinbase_api_key or self.coinbase_key_file:
+            return "coinbase"
+        return "embedded"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.recon_home / "logs"
+
+    def secrets(self) -> list[str]:
+        """The secret values in force, so output can be checked or scrubbed for them."""
+        values = [self.coinbase_api_secret, self.alerts.slack_webhook_url,
+                  self.alerts.smtp_password]
+        return [v for v in values if v]
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept ``postgres://`` as ``postgresql://`` (libpq style, as Heroku and the bot use)."""
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+    """Read the settings from ``environ`` (default ``os.environ``) over ``cwd/.env``."""
+    cwd = cwd or Path.cwd()
+    dotenv_path = cwd / ".env"
+    merged: dict[str, str] = {}
+    if dotenv_path.is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = merged.get(name)
+        return value if value not in (None, "") else None
+
+    recon_home = Path(get("RECON_HOME") or "./.recon")
+    if not recon_home.is_absolute():
+        recon_home = (cwd / recon_home).resolve()
+    database_url = normalize_database_url(
+        get("DATABASE_URL") or f"sqlite:///{recon_home / 'ledger.db'}")
+    dagster_home = Path(get("DAGSTER_HOME") or recon_home / "dagster")
+
+    key_file = get("COINBASE_KEY_FILE")
+    port = get("RECON_SMTP_PORT") or "587"
+    try:
+        smtp_port = int(port)
+    except ValueError:
+        raise ConfigError(f"RECON_SMTP_PORT must be a port number, got {port!r}") from None
+    alert_to = tuple(a.strip() for a in (get("RECON_ALERT_TO") or "").split(",") if a.strip())
+    alerts = AlertSettings(
+        slack_webhook_url=get("RECON_SLACK_WEBHOOK_URL"),
+        smtp_host=get("RECON_SMTP_HOST"),
+        smtp_port=smtp_port,
+        smtp_user=get("RECON_SMTP_USER"),
+        smtp_password=get("RECON_SMTP_PASSWORD"),
+        alert_from=get("RECON_ALERT_FROM"),
+        alert_to=alert_to,
+    )
+    settings = Settings(
+        recon_home=recon_home,
+        database_url=database_url,
+        dagster_home=dagster_home,
+        coinbase_api_key=get("COINBASE_API_KEY"),
+        coinbase_api_secret=get("COINBASE_API_SECRET"),
+        coinbase_key_file=Path(key_file) if key_file else None,
+        exchange_url=get("RECON_EXCHANGE_URL"),
+        alerts=alerts,
+        schedule_timezone=get("RECON_SCHEDULE_TIMEZONE") or "UTC",
+        weekly_cron=get("RECON_WEEKLY_CRON") or "15 9 * * 0",
+    )
+    if settings.coinbase_api_key and not settings.coinbase_api_secret:
+        raise ConfigError("COINBASE_API_KEY is set but COINBASE_API_SECRET is not")
+    if settings.exchange_url and not settings.coinbase_key_file:
+        raise ConfigError("RECON_EXCHANGE_URL needs COINBASE_KEY_FILE (the key that server trusts)")
+    return settings
