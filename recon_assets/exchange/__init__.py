@@ -1,0 +1,1 @@
+"""The exchange side: Coinbase Advanced Trade through the official SDK, and its simulator."""
