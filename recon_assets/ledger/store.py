@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
@@ -17,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from recon_assets.errors import LedgerError
+from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
 from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
@@ -84,6 +86,39 @@ class LedgerStore:
                 yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
+
+    @contextlib.contextmanager
+    def locked(self, name: str, timeout: float = 300.0) -> Iterator[Connection]:
+        """A transaction holding the ledger-wide lock ``name`` (e.g. ``"fifo"``, ``"backfill"``).
+
+        PostgreSQL: a transaction-scoped advisory lock, so it is released by commit, rollback or
+        a killed process alike. SQLite: a lock file beside the database. Waits up to
+        ``timeout`` seconds, then raises :class:`ConcurrencyError`.
+        """
+        if self.dialect == "postgresql":
+            key = zlib.crc32(f"recon-assets:{name}".encode())
+            deadline = time.monotonic() + timeout
+            with self.begin() as conn:
+                while not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                       {"k": key}).scalar():
+                    if time.monotonic() > deadline:
+                        raise ConcurrencyError(
+                            f"another recon-assets {name} holds the ledger lock; gave up after "
+                            f"{timeout:.0f}s")
+                    time.sleep(0.2)
+                yield conn
+            return
+        from filelock import FileLock, Timeout
+
+        db_path = self.engine.url.database or "memory"
+        try:
+            with FileLock(f"{db_path}.{name}.lock", timeout=timeout):
+                with self.begin() as conn:
+                    yield conn
+        except Timeout:
+            raise ConcurrencyError(f"another recon-assets {name} holds the ledger lock "
+                                   f"({db_path}.{name}.lock); gave up after {timeout:.0f}s"
+                                   ) from None
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[Connection]:

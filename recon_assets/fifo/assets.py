@@ -1,0 +1,87 @@
+"""Assets ``fifo_allocations`` (a new immutable version) and ``unmatched_sells``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+import dagster as dg
+from sqlalchemy import select
+
+from recon_assets.fifo.review import unmatched_sells as review_frame
+from recon_assets.fifo.service import compute_version, load_version, resolve_version
+from recon_assets.ledger.resources import LedgerResource
+from recon_assets.ledger.schema import manual_review_queue
+from recon_assets.metadata import markdown_table
+
+
+class FifoConfig(dg.Config):
+    """How to compute: SPEC section 3 (max + 1 unless a version is given; --replace)."""
+
+    version: Optional[int] = None
+    replace: bool = False
+    symbols: list[str] = []
+    skip_bad_rows: bool = False
+
+
+@dg.asset(deps=["database_trades"], group_name="fifo", kinds={"sql"},
+          description="FIFO cost-basis allocations, written as a new immutable version of "
+                      "fifo_allocations with its fifo_computation_log row.")
+def fifo_allocations(context: dg.AssetExecutionContext, config: FifoConfig,
+                     ledger: LedgerResource) -> dg.MaterializeResult:
+    summary = compute_version(ledger.get_store(), version=config.version,
+                              replace=config.replace, symbols=config.symbols,
+                              skip_bad_rows=config.skip_bad_rows, log=context.log.info)
+    rows = [{"symbol": s, "realized_pnl_usd": str(p)} for s, p in summary.pnl_by_symbol.items()]
+    return dg.MaterializeResult(metadata={
+        "allocation_version": dg.MetadataValue.int(summary.version),
+        "allocation_batch_id": dg.MetadataValue.text(summary.batch_id),
+        "trade_count": dg.MetadataValue.int(summary.trade_count),
+        "allocation_count": dg.MetadataValue.int(summary.allocation_count),
+        "unmatched_count": dg.MetadataValue.int(summary.unmatched_count),
+        "total_pnl_usd": dg.MetadataValue.text(str(summary.total_pnl_usd)),
+        "pnl_by_symbol": markdown_table(rows, ["symbol", "realized_pnl_usd"]),
+        "skipped_bad_rows": dg.MetadataValue.int(len(summary.skipped_rows)),
+        "ledger_fingerprint": dg.MetadataValue.text(summary.ledger_fingerprint),
+        "duration_ms": dg.MetadataValue.int(summary.duration_ms),
+    })
+
+
+class VersionConfig(dg.Config):
+    """Which FIFO version to read: the latest when unset."""
+
+    version: Optional[int] = None
+
+
+@dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
+          description="Sells that no earlier buy covers, with the inventory they found; "
+                      "upserted into manual_review_queue for review.")
+def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
+                    ledger: LedgerResource) -> dg.MaterializeResult:
+    store = ledger.get_store()
+    info = resolve_version(store, config.version)
+    allocations, _ = load_version(store, info)
+    frame = review_frame(allocations)
+    now = datetime.now(timezone.utc)
+    with store.begin() as conn:
+        queued = set(conn.execute(select(manual_review_queue.c.sell_order_id).where(
+            manual_review_queue.c.allocation_version == info.version)).scalars())
+        new_rows = [{
+            "sell_order_id": r.sell_order_id, "symbol": r.symbol, "sell_time": r.sell_time,
+            "sell_size": r.sell_size, "unmatched_size": r.unmatched_size,
+            "inventory_at_sell": r.inventory_at_sell, "allocation_version": info.version,
+            "status": "open", "created_at": now, "notes": r.notes,
+        } for r in frame.itertuples() if r.sell_order_id not in queued]
+        if new_rows:
+            conn.execute(manual_review_queue.insert(), new_rows)
+    context.log.info(f"version {info.version}: {len(frame)} unmatched sells, "
+                     f"{len(new_rows)} newly queued for review")
+    per_symbol = frame.groupby("symbol").size().to_dict() if not frame.empty else {}
+    return dg.MaterializeResult(metadata={
+        "allocation_version": dg.MetadataValue.int(info.version),
+        "unmatched_count": dg.MetadataValue.int(len(frame)),
+        "by_symbol": dg.MetadataValue.json({k: int(v) for k, v in per_symbol.items()}),
+        "sells": markdown_table(frame.to_dict("records"),
+                                ["sell_order_id", "symbol", "sell_time", "sell_size",
+                                 "unmatched_size", "inventory_at_sell"]),
+    })

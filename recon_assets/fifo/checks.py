@@ -1,0 +1,70 @@
+"""The validations of a FIFO version, as Dagster asset checks on ``fifo_allocations``.
+
+One op evaluates every rule of :mod:`recon_assets.fifo.rules` over one read of the version,
+and reports each as its own check (``check_fifo_allocations_<rule>``). A version whose
+blocking checks all pass is marked validated, and so becomes immutable.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import dagster as dg
+
+from recon_assets.fifo.rules import RULE_NAMES, validate_allocations
+from recon_assets.fifo.service import load_version, resolve_version
+from recon_assets.ledger import versions
+from recon_assets.ledger.resources import LedgerResource
+from recon_assets.metadata import markdown_table
+
+NON_BLOCKING = {"no_unmatched_sells"}
+
+
+def check_name(rule: str) -> str:
+    return f"check_fifo_allocations_{rule}"
+
+
+SPECS = [dg.AssetCheckSpec(check_name(rule), asset="fifo_allocations",
+                           blocking=rule not in NON_BLOCKING)
+         for rule in RULE_NAMES]
+
+
+class ValidateConfig(dg.Config):
+    """Which version to validate (latest when unset); ``strict`` makes unmatched sells an ERROR."""
+
+    version: Optional[int] = None
+    strict: bool = False
+
+
+@dg.multi_asset_check(specs=SPECS, name="validate_fifo_allocations",
+                      description="Validate a FIFO version (SPEC section 3 and the bot's "
+                                  "validate_allocations rules).")
+def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: ValidateConfig,
+                              ledger: LedgerResource):
+    store = ledger.get_store()
+    info = resolve_version(store, config.version)
+    allocations, trades = load_version(store, info)
+    current = str(store.fingerprint())
+    ledger_changed = info.ledger_fingerprint is not None and current != info.ledger_fingerprint
+    results = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
+                                   strict=config.strict)
+    blocking_failed = [r.name for r in results if r.blocking and not r.passed]
+    with store.begin() as conn:
+        versions.set_status(conn, info.version, versions.STATUS_FAILED if blocking_failed
+                            else versions.STATUS_VALIDATED)
+    context.log.info(f"version {info.version}: "
+                     + (f"failed {', '.join(blocking_failed)}" if blocking_failed
+                        else "all blocking checks passed; version is validated"))
+    for r in results:
+        columns = sorted({k for row in r.failing for k in row}) or ["detail"]
+        yield dg.AssetCheckResult(
+            check_name=check_name(r.name), passed=r.passed,
+            severity=dg.AssetCheckSeverity(r.severity),
+            description=r.description,
+            metadata={
+                "allocation_version": dg.MetadataValue.int(info.version),
+                "failing_count": dg.MetadataValue.int(r.failing_count),
+                "failing_rows": markdown_table(r.failing, columns),
+                "ledger_changed_since_version": dg.MetadataValue.bool(ledger_changed),
+                **{k: v for k, v in r.metadata.items()},
+            })

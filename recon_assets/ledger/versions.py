@@ -1,0 +1,168 @@
+"""FIFO versions in the ledger: ``fifo_allocations`` rows plus one ``fifo_computation_log`` row.
+
+A version is written in one transaction under the ledger lock (so two recomputes get distinct
+numbers and never interleave) and is immutable once validated (SPEC section 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from recon_assets.errors import VersionError
+from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log
+from recon_assets.money import to_decimal
+
+STATUS_COMPUTED = "computed"
+STATUS_VALIDATED = "validated"
+STATUS_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One ``fifo_computation_log`` row."""
+
+    version: int
+    batch_id: str
+    status: str
+    trade_count: int
+    allocation_count: int
+    unmatched_count: int
+    total_pnl_usd: Decimal | None
+    symbols: list[str]
+    ledger_fingerprint: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    skipped_rows: list[Any]
+
+
+def next_version(conn: Connection) -> int:
+    """One more than the highest version in the log or in the allocations."""
+    logged = conn.execute(select(func.max(fifo_computation_log.c.allocation_version))).scalar()
+    stored = conn.execute(select(func.max(fifo_allocations.c.allocation_version))).scalar()
+    return max(logged or 0, stored or 0) + 1
+
+
+def get_version(conn: Connection, version: int) -> VersionInfo | None:
+    row = conn.execute(select(fifo_computation_log).where(
+        fifo_computation_log.c.allocation_version == version)).mappings().first()
+    return _info(row) if row else None
+
+
+def latest_version(conn: Connection, *, statuses: Sequence[str] | None = None) -> VersionInfo | None:
+    """The highest logged version, optionally only among ``statuses``."""
+    query = select(fifo_computation_log).order_by(
+        fifo_computation_log.c.allocation_version.desc()).limit(1)
+    if statuses:
+        query = query.where(fifo_computation_log.c.status.in_(list(statuses)))
+    row = conn.execute(query).mappings().first()
+    return _info(row) if row else None
+
+
+def list_versions(conn: Connection) -> list[VersionInfo]:
+    rows = conn.execute(select(fifo_computation_log).order_by(
+        fifo_computation_log.c.allocation_version)).mappings().all()
+    return [_info(r) for r in rows]
+
+
+def _info(row: Any) -> VersionInfo:
+    return VersionInfo(
+        version=row["allocation_version"], batch_id=row["allocation_batch_id"],
+        status=row["status"], trade_count=row["trade_count"],
+        allocation_count=row["allocation_count"], unmatched_count=row["unmatched_count"],
+        total_pnl_usd=row["total_pnl_usd"], symbols=list(row["symbols"] or []),
+        ledger_fingerprint=row["ledger_fingerprint"], started_at=row["started_at"],
+        finished_at=row["finished_at"], skipped_rows=list(row["skipped_rows"] or []),
+    )
+
+
+def claim_version(conn: Connection, requested: int | None, replace: bool) -> int:
+    """Pick the version to write and clear it when replacing; call under the ledger lock.
+
+    ``requested=None`` takes max + 1. An existing version needs ``replace``; a validated one
+    cannot be replaced at all, because reports may already rely on it.
+    """
+    if requested is None:
+        return next_version(conn)
+    if requested < 1:
+        raise VersionError(f"version must be a positive integer, got {requested}")
+    existing = get_version(conn, requested)
+    has_rows = conn.execute(select(func.count()).select_from(fifo_allocations).where(
+        fifo_allocations.c.allocation_version == requested)).scalar()
+    if existing is None and not has_rows:
+        return requested
+    if not replace:
+        raise VersionError(f"version {requested} exists; pass --replace to recompute it")
+    if existing is not None and existing.status == STATUS_VALIDATED:
+        raise VersionError(f"version {requested} is validated and immutable; "
+                           "compute a new version instead")
+    conn.execute(delete(fifo_allocations).where(
+        fifo_allocations.c.allocation_version == requested))
+    conn.execute(delete(fifo_computation_log).where(
+        fifo_computation_log.c.allocation_version == requested))
+    return requested
+
+
+def write_version(conn: Connection, *, version: int, batch_id: str, allocations: pd.DataFrame,
+                  allocation_time: datetime, log: dict[str, Any]) -> int:
+    """Insert a version's rows and its log entry (in the caller's transaction); return rows."""
+    records = allocations.assign(
+        allocation_time=allocation_time, allocation_version=version,
+        allocation_batch_id=batch_id,
+    )
+    columns = [c.name for c in fifo_allocations.columns if c.name != "id"]
+    rows = [_clean(r) for r in records[columns].to_dict("records")]
+    for start in range(0, len(rows), 10_000):
+        conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
+    conn.execute(insert(fifo_computation_log).values(
+        allocation_version=version, allocation_batch_id=batch_id, **log))
+    return len(rows)
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """DataFrame cells to database values: NaN/NaT/NA to None, Timestamps to datetimes."""
+    out = {}
+    for key, value in row.items():
+        if value is None or value is pd.NaT or value is pd.NA:
+            out[key] = None
+        elif isinstance(value, pd.Timestamp):
+            out[key] = value.to_pydatetime()
+        elif isinstance(value, float) and value != value:
+            out[key] = None
+        else:
+            out[key] = value
+    return out
+
+
+def set_status(conn: Connection, version: int, status: str) -> None:
+    """Record the outcome of validation; a validated version never goes back."""
+    conn.execute(update(fifo_computation_log).where(
+        fifo_computation_log.c.allocation_version == version,
+        fifo_computation_log.c.status != STATUS_VALIDATED,
+    ).values(status=status))
+
+
+def read_allocations(conn: Connection, version: int,
+                     symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """All rows of one version, exact, in insertion order."""
+    query = select(fifo_allocations).where(
+        fifo_allocations.c.allocation_version == version).order_by(fifo_allocations.c.id)
+    if symbols:
+        query = query.where(fifo_allocations.c.symbol.in_(list(symbols)))
+    rows = conn.execute(query).mappings().all()
+    frame = pd.DataFrame([dict(r) for r in rows],
+                         columns=[c.name for c in fifo_allocations.columns])
+    for col in ("buy_time", "sell_time", "allocation_time"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def total_pnl(allocations: pd.DataFrame) -> Decimal:
+    """Sum of matched ``pnl_usd`` (unmatched rows have none)."""
+    return sum((to_decimal(v) for v in allocations["pnl_usd"] if v is not None
+                and not (isinstance(v, float) and v != v)), Decimal(0))
