@@ -3,12 +3,147 @@
 A *fills frame* has the columns of :data:`FILL_COLUMNS`: ``trade_time`` and
 ``sequence_timestamp`` UTC ``pandas.Timestamp``; ``price``, ``size``, ``commission`` ``Decimal``;
 ``size_in_quote`` bool; ``side`` as the exchange sends it (``BUY``/``SELL``); the rest strings.
+
+Everything that comes from the exchange (API pages) or the fills archive goes through this
+module, so a bad fill is reported the same way everywhere: by ``trade_id`` and field.
 """
 
 from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Iterable
+
+import pandas as pd
+
+from recon_assets.money import NotADecimal, to_decimal
 
 FILL_COLUMNS = [
     "entry_id", "trade_id", "order_id", "trade_time", "trade_type", "price", "size",
     "commission", "product_id", "sequence_timestamp", "liquidity_indicator", "size_in_quote",
     "user_id", "side",
 ]
+TIME_COLUMNS = ("trade_time", "sequence_timestamp")
+FILL_SIDES = ("BUY", "SELL")
+#: Spot products only: ``BASE-QUOTE`` such as ``BTC-USD``.
+PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
+_OPTIONAL_TEXT = ("entry_id", "trade_type", "liquidity_indicator", "user_id")
+_BOOL_TEXT = {"true": True, "false": False}
+
+
+def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A fills frame from rows whose values already have the frame's types.
+
+    Used for rows that were validated before (the archive) and by :func:`normalize_fills`;
+    missing optional columns become ``None``. Rows are ordered by trade time, then trade id,
+    so frames compare equal whatever order the pages came in.
+    """
+    rows = list(rows)
+    frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object)
+                          for c in FILL_COLUMNS})
+    for col in TIME_COLUMNS:
+        frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")
+    frame["size_in_quote"] = frame["size_in_quote"].astype(bool)
+    return frame.sort_values(["trade_time", "trade_id"], kind="stable").reset_index(drop=True)
+
+
+def api_time(when: datetime) -> str:
+    """An RFC 3339 UTC timestamp with microseconds, as the Advanced Trade API takes it."""
+    ts = pd.Timestamp(when)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _time(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        raise ValueError
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _check_fill(fill: dict[str, Any], label: str
+                ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """One fill's typed values and its problems (empty when the fill is usable)."""
+    problems: list[tuple[str, str, str]] = []
+    out: dict[str, Any] = {"trade_id": label}
+
+    def bad(field: str, message: str) -> None:
+        problems.append((label, field, message))
+
+    for field in ("order_id", "product_id", "side", "trade_time", "sequence_timestamp",
+                  "price", "size", "commission", "size_in_quote"):
+        if _missing(fill.get(field)):
+            bad(field, "missing")
+    for field in _OPTIONAL_TEXT:
+        value = fill.get(field)
+        out[field] = None if _missing(value) else str(value)
+    if not _missing(fill.get("order_id")):
+        out["order_id"] = str(fill["order_id"])
+    product = fill.get("product_id")
+    if not _missing(product):
+        if not isinstance(product, str) or not PRODUCT_ID.match(product):
+            bad("product_id", f"not BASE-QUOTE: {product!r}")
+        out["product_id"] = product
+    side = fill.get("side")
+    if not _missing(side):
+        out["side"] = side.strip().upper() if isinstance(side, str) else None
+        if out["side"] not in FILL_SIDES:
+            bad("side", f"unknown side {side!r} (want BUY or SELL)")
+    for field in TIME_COLUMNS:
+        if not _missing(fill.get(field)):
+            try:
+                out[field] = _time(fill[field])
+            except (ValueError, TypeError):
+                bad(field, f"not a time: {fill[field]!r}")
+    for field in ("price", "size", "commission"):
+        if _missing(fill.get(field)):
+            continue
+        try:
+            value = to_decimal(fill[field])
+        except NotADecimal as exc:
+            bad(field, str(exc))
+            continue
+        out[field] = value
+        if field == "commission" and value < 0:
+            bad(field, f"must not be negative, got {value}")
+        elif field != "commission" and value <= 0:
+            bad(field, f"must be positive, got {value}")
+    in_quote = fill.get("size_in_quote")
+    if isinstance(in_quote, bool):
+        out["size_in_quote"] = in_quote
+    elif isinstance(in_quote, str) and in_quote.strip().lower() in _BOOL_TEXT:
+        out["size_in_quote"] = _BOOL_TEXT[in_quote.strip().lower()]
+    elif not _missing(in_quote):
+        bad("size_in_quote", f"not a boolean: {in_quote!r}")
+    return out, problems
+
+
+def normalize_fills(records: list[dict[str, Any]]
+                    ) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    """Validate Coinbase ``Fill`` dicts into a fills frame and a list of problems.
+
+    Every field a reconciliation needs must be present and sane: positive ``price`` and
+    ``size``, non-negative ``commission``, ``side`` BUY/SELL (any case), ``product_id``
+    ``BASE-QUOTE``, parseable times, ``size_in_quote`` a bool or ``"true"``/``"false"``.
+    A bad fill is left out and reported as ``(trade_id, field, message)``. Fills repeating a
+    ``trade_id`` are all kept: finding duplicates is the deep audit's job, and the archive
+    keeps one per ``trade_id`` anyway.
+    """
+    problems: list[tuple[str, str, str]] = []
+    rows: list[dict[str, Any]] = []
+    for i, fill in enumerate(records):
+        if not isinstance(fill, dict):
+            problems.append((f"row {i}", "fill", f"not an object: {type(fill).__name__}"))
+            continue
+        if _missing(fill.get("trade_id")):
+            problems.append((f"row {i}", "trade_id", "missing"))
+            continue
+        typed, fill_problems = _check_fill(fill, str(fill["trade_id"]))
+        problems.extend(fill_problems)
+        if not fill_problems:
+            rows.append(typed)
+    return fills_frame(rows), problems
