@@ -1,0 +1,269 @@
+"""``ExchangeClient``: the one way recon-assets talks to Coinbase Advanced Trade.
+
+It wraps the official SDK (``coinbase.rest.RESTClient``) and adds what the SDK leaves to its
+callers: a timeout on every request, client-side pacing under the private rate limit, bounded
+retries with jittered exponential backoff on 429/5xx/connection errors, cursor paging with
+loop detection, and one clear :class:`~recon_assets.errors.ExchangeError` line when it gives
+up. Errors and logs never contain the key name, the secret or a JWT.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from coinbase import jwt_generator
+from coinbase.constants import API_PREFIX, BASE_URL
+from coinbase.rest import RESTClient
+
+from recon_assets.errors import ConfigError, ExchangeError
+from recon_assets.exchange.models import api_time
+from recon_assets.exchange.transport import Pacer, RetryPolicy, mount_plain_http, reset_delay
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SDK_LOGGER = "coinbase.RESTClient"
+FILLS_PATH = f"{API_PREFIX}/orders/historical/fills"
+ORDERS_PATH = f"{API_PREFIX}/orders/historical/batch"
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """Requests sent (including retries), retries, and outcomes by HTTP status or error kind."""
+
+    requests: int = 0
+    retries: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def parse_base_url(base_url: str) -> tuple[str, bool]:
+    """``(host[:port], plain_http)`` from ``http://h:p``, ``https://h[:p]`` or a bare host."""
+    parts = urlsplit(base_url if "://" in base_url else f"https://{base_url}")
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(f"exchange URL must be http(s)://host[:port], got {base_url!r}")
+    return parts.netloc, parts.scheme == "http"
+
+
+class _DropSdkHttpErrors(logging.Filter):
+    """The SDK logs each HTTP error at ERROR (through its own stderr handler) before raising.
+    The client retries and then reports the outcome once, so those duplicate lines are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("HTTP Error:")
+
+
+_SDK_FILTER = _DropSdkHttpErrors()
+
+
+class ExchangeClient:
+    """Coinbase Advanced Trade (or a compatible server such as the simulator) through the SDK.
+
+    Credentials are a key name and secret, or a CDP JSON key file. ``base_url`` is
+    ``http://host:port`` (plain HTTP, via :mod:`recon_assets.exchange.transport`),
+    ``https://host[:port]`` or a bare host (TLS); the default is the real Coinbase API.
+    """
+
+    def __init__(self, base_url: str = BASE_URL, *, api_key: str | None = None,
+                 api_secret: str | None = None, key_file: Path | str | None = None,
+                 timeout: float = 30.0, requests_per_second: float = 25.0,
+                 retry: RetryPolicy = RetryPolicy(), seed: int | None = None):
+        host_port, plain_http = parse_base_url(base_url)
+        self.origin = f"{'http' if plain_http else 'https'}://{host_port}"
+        self.retry = retry
+        self._rng = random.Random(seed)
+        self._pacer = Pacer(requests_per_second)
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._by_status: Counter[str] = Counter()
+        logging.getLogger(SDK_LOGGER).addFilter(_SDK_FILTER)  # a no-op when already added
+        self._rest = _build_rest(host_port, api_key, api_secret, key_file, timeout)
+        if plain_http:
+            mount_plain_http(self._rest.session, host_port)
+        self._rest.session.hooks["response"].append(self._on_response)
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def iter_fills(self, product_ids: list[str] | None = None,
+                   order_ids: list[str] | None = None,
+                   start_sequence_timestamp: datetime | str | None = None,
+                   end_sequence_timestamp: datetime | str | None = None,
+                   page_size: int = 1000, max_pages: int = 10_000) -> Iterator[list[dict]]:
+        """Yield every page of fills (``Fill`` dicts) matching the filters, following cursors."""
+        params = dict(product_ids=product_ids, order_ids=order_ids, limit=page_size,
+                      start_sequence_timestamp=_time_param(start_sequence_timestamp),
+                      end_sequence_timestamp=_time_param(end_sequence_timestamp))
+        return self._pages(FILLS_PATH, self._rest.get_fills, "fills", params, max_pages)
+
+    def list_orders(self, product_ids: list[str] | None = None,
+                    order_ids: list[str] | None = None, order_status: list[str] | None = None,
+                    start_date: datetime | str | None = None,
+                    end_date: datetime | str | None = None,
+                    page_size: int = 1000, max_pages: int = 10_000) -> list[dict]:
+        """All orders (``Order`` dicts) matching the filters, every page."""
+        params = dict(product_ids=product_ids, order_ids=order_ids, order_status=order_status,
+                      start_date=_time_param(start_date), end_date=_time_param(end_date),
+                      limit=page_size)
+        pages = self._pages(ORDERS_PATH, self._rest.list_orders, "orders", params, max_pages)
+        return [order for page in pages for order in page]
+
+    def get_order(self, order_id: str) -> dict | None:
+        """One order as a dict, or ``None`` when the exchange answers 404 (no such order)."""
+        path = f"{API_PREFIX}/orders/historical/{order_id}"
+        response = self._call(path, self._rest.get_order, {"order_id": order_id}, missing_ok=True)
+        return None if response is None else response.to_dict().get("order")
+
+    @property
+    def stats(self) -> ClientStats:
+        with self._lock:
+            return ClientStats(self._counts["requests"], self._counts["retries"],
+                               dict(self._by_status))
+
+    def close(self) -> None:
+        self._rest.session.close()
+
+    def __enter__(self) -> ExchangeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _pages(self, path: str, method: Callable[..., Any], key: str, params: dict[str, Any],
+               max_pages: int) -> Iterator[list[dict]]:
+        cursor: str | None = None
+        seen: set[str] = set()
+        for page in range(1, max_pages + 1):
+            body = self._call(path, method, {**params, "cursor": cursor}).to_dict()
+            yield list(body.get(key) or [])
+            cursor = body.get("cursor") or None
+            if cursor is None or body.get("has_next") is False:
+                return
+            if cursor in seen:
+                raise ExchangeError(f"GET {path}: the server repeated a cursor after page {page}")
+            seen.add(cursor)
+        raise ExchangeError(f"GET {path}: still more pages after {max_pages}; giving up")
+
+    def _call(self, path: str, method: Callable[..., T], params: dict[str, Any],
+              missing_ok: bool = False) -> T | None:
+        """One SDK call with pacing and bounded retries; ExchangeError when it cannot succeed."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            self._pacer.wait()
+            self._bump(self._counts, "requests")
+            try:
+                result = method(**params)
+            except requests.HTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if status == 404 and missing_ok:
+                    return None
+                failure = f"HTTP {status} {_reason(exc.response)}".rstrip()
+                if status != 429 and status < 500:
+                    raise ExchangeError(f"GET {path}: {failure} (attempt {attempt})") from None
+                delay = self._delay_after(attempt, exc.response)
+            except requests.exceptions.JSONDecodeError:
+                raise ExchangeError(f"GET {path}: the answer is not JSON") from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                kind = "timeout" if isinstance(exc, requests.Timeout) else "connection error"
+                self._bump(self._by_status, kind)
+                failure, delay = kind, self.retry.backoff(attempt, self._rng)
+            except requests.RequestException as exc:
+                raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
+            else:
+                self._respect_limits(result)
+                return result
+            elapsed = time.monotonic() - started
+            if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_seconds:
+                raise ExchangeError(f"GET {path} at {self.origin}: {failure} after {attempt} "
+                                    f"attempts in {elapsed:.1f}s") from None
+            self._bump(self._counts, "retries")
+            log.info("GET %s: %s; retry %d in %.2fs", path, failure, attempt, delay)
+            time.sleep(delay)
+
+    def _delay_after(self, attempt: int, response: requests.Response | None) -> float:
+        """Backoff, but on 429 at least until the server's announced reset: retrying sooner
+        would only burn attempts (the time budget still bounds the wait)."""
+        delay = self.retry.backoff(attempt, self._rng)
+        if response is not None and response.status_code == 429:
+            headers = response.headers
+            reset = reset_delay(headers.get("x-ratelimit-reset") or headers.get("retry-after"))
+            if reset is not None:
+                delay = max(delay, reset)
+        return delay
+
+    def _respect_limits(self, result: Any) -> None:
+        """When the server says no requests remain, pause the pacer until its reset."""
+        remaining = getattr(result, "rate_limit_remaining", None)
+        try:
+            exhausted = remaining is not None and float(remaining) <= 0
+        except (TypeError, ValueError):
+            return
+        reset = reset_delay(getattr(result, "rate_limit_reset", None))
+        if exhausted and reset is not None:
+            self._pacer.hold(min(reset, self.retry.max_seconds))
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._bump(self._by_status, str(response.status_code))
+
+    def _bump(self, counter: Counter[str], key: str) -> None:
+        with self._lock:
+            counter[key] += 1
+
+
+def _time_param(value: datetime | str | None) -> str | None:
+    return api_time(value) if isinstance(value, datetime) else value
+
+
+def _reason(response: requests.Response | None) -> str:
+    """The status reason and the server's own short message (JSON ``message``/``error``)."""
+    if response is None:
+        return ""
+    message = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")[:200]
+    except ValueError:
+        pass
+    return f"{response.reason or ''}{': ' + message if message else ''}"
+
+
+def _build_rest(host_port: str, api_key: str | None, api_secret: str | None,
+                key_file: Path | str | None, timeout: float) -> RESTClient:
+    """The SDK client, with credentials checked now so a bad key fails before any request."""
+    if key_file is not None and (api_key or api_secret):
+        raise ConfigError("give either a Coinbase key file or an API key and secret, not both")
+    try:
+        if key_file is not None:
+            # The SDK's defaults read COINBASE_API_KEY/SECRET; pass None or it refuses key_file.
+            rest = RESTClient(api_key=None, api_secret=None, key_file=str(key_file),
+                              base_url=host_port, timeout=timeout, rate_limit_headers=True)
+        elif api_key and api_secret:
+            rest = RESTClient(api_key=api_key, api_secret=api_secret, base_url=host_port,
+                              timeout=timeout, rate_limit_headers=True)
+        else:
+            raise ConfigError("no Coinbase credentials: set COINBASE_API_KEY and "
+                              "COINBASE_API_SECRET, or COINBASE_KEY_FILE")
+    except ConfigError:
+        raise
+    except Exception as exc:  # the SDK raises bare Exception/OSError for unreadable key files
+        raise ConfigError(f"cannot read Coinbase key file {key_file}: "
+                          f"{type(exc).__name__}") from None
+    try:
+        jwt_generator.build_rest_jwt(f"GET {host_port}{API_PREFIX}", rest.api_key,
+                                     rest.api_secret)
+    except Exception:  # the SDK wraps every key-parsing failure in a bare Exception
+        raise ConfigError("the Coinbase API secret is neither a PEM EC key nor a base64 "
+                          "Ed25519 key") from None
+    return rest
