@@ -1,0 +1,103 @@
+"""The fills archive (``exchange_fills``) and the sync bookkeeping (``sync_state``).
+
+The exchange keeps fills for a limited time; the archive keeps them for good, one row per
+``trade_id``, exactly as typed in the fills frame (money as exact decimals). Writers take a
+connection from :meth:`LedgerStore.begin` so the fills and the sync cursor that says how far
+they go commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Insert
+
+from recon_assets.exchange.models import FILL_COLUMNS, fills_frame
+from recon_assets.ledger.schema import exchange_fills, sync_state
+from recon_assets.ledger.store import LedgerStore
+
+BATCH_SIZE = 1000
+#: Fills-frame columns the archive stores (``user_id`` identifies the account: not kept).
+ARCHIVED = [c for c in FILL_COLUMNS if c in exchange_fills.c]
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL) / ``INSERT OR IGNORE`` (SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).prefix_with("OR IGNORE")
+    raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
+
+
+def _plain(value: Any) -> Any:
+    """Database-ready values: Timestamps as datetimes, numpy bools as bools."""
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
+def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
+    """Insert the fills not archived yet (by ``trade_id``); return how many were new.
+
+    Existing rows are never changed, so archiving the same fills twice is a no-op. Rows go in
+    batches, each ``RETURNING`` the trade ids it really inserted, which gives an exact count
+    on both backends even when another sync archives the same fills concurrently.
+    """
+    if fills.empty:
+        return 0
+    unique = fills.drop_duplicates("trade_id", keep="first")
+    fetched_at = datetime.now(timezone.utc)
+    rows = [{**{c: _plain(v) for c, v in zip(ARCHIVED, values)}, "fetched_at": fetched_at}
+            for values in unique[ARCHIVED].itertuples(index=False, name=None)]
+    stmt = _insert_ignoring_duplicates(conn, exchange_fills).returning(exchange_fills.c.trade_id)
+    inserted = 0
+    for start in range(0, len(rows), BATCH_SIZE):
+        inserted += len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
+    return inserted
+
+
+def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,
+               order_ids: Sequence[str] | None = None, start: datetime | None = None,
+               end: datetime | None = None) -> pd.DataFrame:
+    """Archived fills as an exact fills frame; ``start``/``end`` bound ``trade_time`` inclusively.
+
+    ``order_ids`` are matched in batches so any number of them stays under the database's
+    bound-parameter limit.
+    """
+    base = select(*(exchange_fills.c[c] for c in ARCHIVED))
+    if product_ids:
+        base = base.where(exchange_fills.c.product_id.in_(list(product_ids)))
+    if start is not None:
+        base = base.where(exchange_fills.c.trade_time >= start)
+    if end is not None:
+        base = base.where(exchange_fills.c.trade_time <= end)
+    if order_ids is None:
+        queries = [base]
+    else:
+        ids = sorted(set(order_ids))
+        queries = [base.where(exchange_fills.c.order_id.in_(ids[i:i + BATCH_SIZE]))
+                   for i in range(0, len(ids), BATCH_SIZE)]
+    with store.connect() as conn:
+        rows = [dict(row._mapping) for query in queries for row in conn.execute(query)]
+    return fills_frame(rows)
+
+
+def get_sync_value(conn: Connection, name: str) -> str | None:
+    """The stored value of a sync setting (such as a cursor), or ``None`` if never set."""
+    return conn.execute(select(sync_state.c.value).where(sync_state.c.name == name)).scalar()
+
+
+def set_sync_value(conn: Connection, name: str, value: str) -> None:
+    """Store a sync setting, replacing any previous value (an upsert on ``name``)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    now = datetime.now(timezone.utc)
+    stmt = dialect.insert(sync_state).values(name=name, value=value, updated_at=now)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[sync_state.c.name],
+                                            set_={"value": value, "updated_at": now}))

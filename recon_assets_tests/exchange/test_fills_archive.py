@@ -1,0 +1,91 @@
+"""The fills archive and sync state on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterator
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from recon_assets.errors import LedgerError
+from recon_assets.exchange.demo import demo_history
+from recon_assets.exchange.models import normalize_fills
+from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills, set_sync_value
+from recon_assets.ledger.schema import exchange_fills
+from recon_assets.ledger.store import LedgerStore
+
+FILLS, _ = normalize_fills(demo_history().fills)
+#: What the archive gives back: everything but the account's user id.
+ARCHIVED = FILLS.assign(user_id=None)
+
+
+@pytest.fixture
+def store(ledger_url) -> Iterator[LedgerStore]:
+    store = LedgerStore(ledger_url)
+    store.ensure_schema()
+    yield store
+    store.dispose()
+
+
+def count(store: LedgerStore) -> int:
+    with store.connect() as conn:
+        return conn.execute(select(func.count()).select_from(exchange_fills)).scalar()
+
+
+def test_archive_is_exact_and_idempotent(store):
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS) == len(FILLS)
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS) == 0
+        assert archive_fills(conn, pd.concat([FILLS.head(3), FILLS.head(3)])) == 0
+    assert count(store) == len(FILLS)
+    pd.testing.assert_frame_equal(read_fills(store), ARCHIVED)
+
+
+def test_only_new_trade_ids_are_inserted_and_existing_rows_never_change(store):
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS.head(10)) == 10
+    changed = FILLS.head(5).assign(price=Decimal("1"))
+    with store.begin() as conn:
+        assert archive_fills(conn, pd.concat([changed, FILLS.iloc[10:20]])) == 10
+    assert list(read_fills(store)["price"]) == list(FILLS.head(20)["price"])
+
+
+def test_read_filters(store):
+    with store.begin() as conn:
+        archive_fills(conn, FILLS)
+    orders = sorted(set(FILLS["order_id"]))[::7]
+    start, end = FILLS["trade_time"].iloc[100], FILLS["trade_time"].iloc[600]
+    by_product = read_fills(store, product_ids=["SOL-USD", "ETH-USD"])
+    assert set(by_product["product_id"]) == {"SOL-USD", "ETH-USD"}
+    assert len(by_product) == (FILLS["product_id"] != "BTC-USD").sum()
+    by_order = read_fills(store, order_ids=orders + [f"unknown-{i}" for i in range(1500)])
+    pd.testing.assert_frame_equal(
+        by_order, ARCHIVED[ARCHIVED["order_id"].isin(orders)].reset_index(drop=True))
+    in_range = read_fills(store, start=start.to_pydatetime(), end=end.to_pydatetime())
+    expected = ARCHIVED[(ARCHIVED["trade_time"] >= start) & (ARCHIVED["trade_time"] <= end)]
+    pd.testing.assert_frame_equal(in_range, expected.reset_index(drop=True))
+
+
+def test_empty_archive_reads_as_typed_empty_frame(store):
+    empty = read_fills(store)
+    assert empty.empty and list(empty.columns) == list(FILLS.columns)
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS.head(0)) == 0
+
+
+def test_sync_values_and_atomic_commit(store):
+    with store.begin() as conn:
+        assert get_sync_value(conn, "cursor") is None
+        set_sync_value(conn, "cursor", "a")
+        set_sync_value(conn, "cursor", "b")
+    with pytest.raises(LedgerError):
+        with store.begin() as conn:
+            archive_fills(conn, FILLS.head(5))
+            set_sync_value(conn, "cursor", "c")
+            set_sync_value(conn, None, "boom")  # NOT NULL name: the transaction fails
+    with store.connect() as conn:
+        assert get_sync_value(conn, "cursor") == "b"
+    assert count(store) == 0
