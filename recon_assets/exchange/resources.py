@@ -1,0 +1,67 @@
+"""``ExchangeResource``: how Dagster assets get an :class:`ExchangeClient`.
+
+The resource holds no credentials. They are read from the environment (or ``.env``) through
+:func:`recon_assets.settings.load_settings` when a run asks for a client, so they never end up
+in run config, the UI or the event log. With no exchange configured, the client talks to an
+embedded simulator loaded with the demo history, so a fresh machine works without secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.simulator import Simulator
+from recon_assets.settings import Settings, load_settings
+
+_EMBEDDED: dict[Path, Simulator] = {}
+_EMBEDDED_LOCK = threading.Lock()
+
+
+def embedded_simulator(settings: Settings) -> Simulator:
+    """The demo simulator for this ``RECON_HOME``, started on first use and kept for the process.
+
+    Its key file lives at ``$RECON_HOME/simulator/key.json`` (created when absent); it serves
+    from a daemon thread, so it never keeps a finished process alive.
+    """
+    key_file = settings.recon_home / "simulator" / "key.json"
+    with _EMBEDDED_LOCK:
+        simulator = _EMBEDDED.get(key_file)
+        if simulator is None:
+            from recon_assets.exchange.demo import demo_history
+
+            simulator = Simulator(demo_history().fills, key_file).start()
+            _EMBEDDED[key_file] = simulator
+        return simulator
+
+
+def client_for(settings: Settings, requests_per_second: float = 25.0) -> ExchangeClient:
+    """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded."""
+    mode = settings.exchange_mode
+    if mode == "coinbase":
+        return ExchangeClient(api_key=settings.coinbase_api_key,
+                              api_secret=settings.coinbase_api_secret,
+                              key_file=settings.coinbase_key_file,
+                              requests_per_second=requests_per_second)
+    if mode == "url":
+        return ExchangeClient(settings.exchange_url or "", key_file=settings.coinbase_key_file,
+                              requests_per_second=requests_per_second)
+    simulator = embedded_simulator(settings)
+    return ExchangeClient(simulator.url, key_file=simulator.key_file,
+                          requests_per_second=requests_per_second)
+
+
+class ExchangeResource(ConfigurableResource):
+    """The exchange for assets; only non-secret tuning is configurable."""
+
+    requests_per_second: float = Field(
+        default=25.0, gt=0,
+        description="Client-side request pacing; Coinbase allows about 30/s per private key.")
+
+    def get_client(self) -> ExchangeClient:
+        """A new client over the configured exchange; credentials are read now, not stored."""
+        return client_for(load_settings(), self.requests_per_second)

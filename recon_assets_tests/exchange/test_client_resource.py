@@ -1,0 +1,52 @@
+"""ExchangeResource: credentials come from the environment at run time, never from config."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from recon_assets.errors import ConfigError
+from recon_assets.exchange.demo import demo_history
+from recon_assets.exchange.resources import ExchangeResource
+from recon_assets.exchange.simulator import Simulator, create_ec_key_file
+
+
+def test_config_has_no_secret_fields():
+    assert set(ExchangeResource.model_fields) == {"requests_per_second"}
+
+
+def test_url_mode_reads_the_environment_at_run_time(tmp_path, monkeypatch):
+    fills = demo_history().fills[:7]
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        resource = ExchangeResource(requests_per_second=200)
+        monkeypatch.setenv("RECON_EXCHANGE_URL", sim.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(sim.key_file))
+        client = resource.get_client()
+        assert client.origin == sim.url
+        assert sum(len(page) for page in client.iter_fills()) == 7
+
+
+def test_coinbase_mode_targets_the_real_api_over_tls(tmp_path, monkeypatch):
+    create_ec_key_file(tmp_path / "cdp.json")
+    key = json.loads((tmp_path / "cdp.json").read_text())
+    monkeypatch.setenv("COINBASE_KEY_FILE", str(tmp_path / "cdp.json"))
+    assert ExchangeResource().get_client().origin == "https://api.coinbase.com"
+    monkeypatch.setenv("COINBASE_API_KEY", key["name"])
+    monkeypatch.setenv("COINBASE_API_SECRET", key["privateKey"])
+    with pytest.raises(ConfigError, match="not both"):
+        ExchangeResource().get_client()
+    monkeypatch.delenv("COINBASE_KEY_FILE")
+    assert ExchangeResource().get_client().origin == "https://api.coinbase.com"
+
+
+def test_embedded_mode_starts_one_demo_simulator(tmp_path):
+    with ThreadPoolExecutor(4) as pool:
+        clients = list(pool.map(lambda _: ExchangeResource().get_client(), range(4)))
+    assert len({c.origin for c in clients}) == 1
+    key_file = Path("recon_home/simulator/key.json").resolve()
+    assert set(json.loads(key_file.read_text())) == {"name", "privateKey"}
+    fetched = sum(len(page) for page in clients[0].iter_fills())
+    assert fetched == len(demo_history().fills)
