@@ -87,7 +87,7 @@ def test_email_over_plain_smtp(smtp_server: SmtpServer) -> None:
     assert smtp_server.inbox.envelopes == [("recon@example.com", ["ops@example.com"])]
     [message] = smtp_server.inbox.messages
     assert message["Subject"] == ALERT.subject
-    body = message.get_payload(decode=True).decode()
+    body = message.get_content()
     assert "3 rows are wrong" in body and "/runs/run-1" in body
 
 
