@@ -39,3 +39,17 @@ def time_range(times: pd.Series, prefix: str = "") -> dict[str, dg.MetadataValue
         return {}
     return {f"{prefix}first_time": dg.MetadataValue.text(times.min().isoformat()),
             f"{prefix}last_time": dg.MetadataValue.text(times.max().isoformat())}
+
+
+def jsonable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every value JSON-native: decimals and times as strings (exact, not floats)."""
+    def plain(value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        if value is pd.NaT:
+            return None
+        if isinstance(value, pd.Timestamp):
+            return value.isoformat()
+        return format(value, "f") if hasattr(value, "as_tuple") else str(value)
+
+    return [{k: plain(v) for k, v in row.items()} for row in rows]

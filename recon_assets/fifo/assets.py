@@ -22,6 +22,7 @@ class FifoConfig(dg.Config):
     replace: bool = False
     symbols: list[str] = []
     skip_bad_rows: bool = False
+    only_if_changed: bool = False
 
 
 @dg.asset(deps=["database_trades"], group_name="fifo", kinds={"sql"},
@@ -31,7 +32,8 @@ def fifo_allocations(context: dg.AssetExecutionContext, config: FifoConfig,
                      ledger: LedgerResource) -> dg.MaterializeResult:
     summary = compute_version(ledger.get_store(), version=config.version,
                               replace=config.replace, symbols=config.symbols,
-                              skip_bad_rows=config.skip_bad_rows, log=context.log.info)
+                              skip_bad_rows=config.skip_bad_rows,
+                              only_if_changed=config.only_if_changed, log=context.log.info)
     rows = [{"symbol": s, "realized_pnl_usd": str(p)} for s, p in summary.pnl_by_symbol.items()]
     return dg.MaterializeResult(metadata={
         "allocation_version": dg.MetadataValue.int(summary.version),
@@ -44,6 +46,7 @@ def fifo_allocations(context: dg.AssetExecutionContext, config: FifoConfig,
         "skipped_bad_rows": dg.MetadataValue.int(len(summary.skipped_rows)),
         "ledger_fingerprint": dg.MetadataValue.text(summary.ledger_fingerprint),
         "duration_ms": dg.MetadataValue.int(summary.duration_ms),
+        "reused_existing_version": dg.MetadataValue.bool(summary.reused),
     })
 
 

@@ -37,6 +37,7 @@ class VersionSummary:
     ledger_fingerprint: str
     skipped_rows: list[tuple[str, str, str]] = field(default_factory=list)
     duration_ms: int = 0
+    reused: bool = False
 
 
 def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,

@@ -1,0 +1,1 @@
+"""What runs without anyone acting: jobs, the weekly and daily schedules, the ledger sensor."""

@@ -1,0 +1,33 @@
+"""The jobs that the CLI, the schedules and the sensors run (one definition each)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+sync_job = dg.define_asset_job(
+    "sync_job", selection=dg.AssetSelection.assets("exchange_fills", "database_trades"),
+    description="Pull new exchange fills into the archive and re-read the ledger.")
+
+fifo_job = dg.define_asset_job(
+    "fifo_job",
+    selection=dg.AssetSelection.assets("database_trades", "fifo_allocations", "unmatched_sells"),
+    description="Compute a new FIFO version, validate it, and queue its unmatched sells.")
+
+validate_job = dg.define_asset_job(
+    "validate_job", selection=dg.AssetSelection.checks_for_assets("fifo_allocations"),
+    description="Run the validation checks on a FIFO version (the latest by default).")
+
+reconcile_job = dg.define_asset_job(
+    "reconcile_job",
+    selection=dg.AssetSelection.assets("exchange_fills", "database_trades", "missing_orders",
+                                       "reconciliation_report"),
+    description="Sync, then find missing orders with the configured tier.")
+
+weekly_reconciliation_job = dg.define_asset_job(
+    "weekly_reconciliation_job",
+    selection=dg.AssetSelection.assets(
+        "exchange_fills", "database_trades", "fifo_allocations", "unmatched_sells",
+        "missing_orders", "reconciliation_report"),
+    description="Weekly: sync, FIFO for the latest ledger if it changed, tier 2, and checks.")
+
+JOBS = [sync_job, fifo_job, validate_job, reconcile_job, weekly_reconciliation_job]
