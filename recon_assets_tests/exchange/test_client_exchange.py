@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
@@ -19,6 +21,7 @@ from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.simulator import (Simulator, create_ec_key_file,
                                              create_ed25519_key_file, load_api_key)
+from recon_assets.exchange.transport import reset_delay
 
 FAST = RetryPolicy(max_attempts=10, max_seconds=30, base_delay=0.01, max_delay=0.1)
 FILLS = demo_history().fills
@@ -236,3 +239,21 @@ def test_base_url_forms(tmp_path):
         assert ExchangeClient(url, key_file=tmp_path / "key.json").origin == origin
     with pytest.raises(ConfigError, match="host"):
         ExchangeClient("ftp://x/y", key_file=tmp_path / "key.json")
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap():
+    policy, rng = RetryPolicy(base_delay=0.5, max_delay=4.0), random.Random(0)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)]:
+        delays = {policy.backoff(attempt, rng) for _ in range(20)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(delays) > 1
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("0.250", 0.25), ("3", 3.0), (None, None), ("soon", None), ("-2", 0.0)])
+def test_reset_header_is_read_as_seconds_to_wait(value, expected):
+    assert reset_delay(value) == expected
+
+
+def test_reset_header_may_be_an_epoch_time():
+    assert 0 < reset_delay(str(time.time() + 30)) <= 30
+    assert 0 < reset_delay(str(int((time.time() + 30) * 1000))) <= 30
