@@ -80,8 +80,7 @@ class Ticker:
 
 
 def _materialize(instance: dg.DagsterInstance, *checks: dg.AssetChecksDefinition) -> str:
-    return dg.materialize([toy_ledger, *checks], instance=instance,
-                          selection=[toy_ledger, *checks]).run_id
+    return dg.materialize([toy_ledger, *checks], instance=instance).run_id
 
 
 @pytest.fixture
