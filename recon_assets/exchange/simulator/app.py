@@ -1,0 +1,186 @@
+"""What the simulator answers: routing, authentication, faults and the three order endpoints.
+
+Kept apart from the HTTP plumbing in :mod:`server`, so the rules a client depends on (which
+checks come first, which status each failure gets, what a page holds) read in one place.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from recon_assets.exchange.simulator.book import FillBook, StoredFill
+from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter
+from recon_assets.exchange.simulator.keys import ApiKey, AuthError, verify_request_token
+from recon_assets.exchange.simulator.orders import StoredOrder, orders_from_fills
+from recon_assets.exchange.simulator.queries import (FILL_SORTS, FillQuery, OrderQuery,
+                                                     QueryError, encode_cursor, page_after)
+
+ORDERS_PATH = "/api/v3/brokerage/orders/historical"
+OrdersView = tuple[list[StoredOrder], dict[str, StoredOrder]]
+ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
+               405: "METHOD_NOT_ALLOWED", 429: "RATE_LIMIT_EXCEEDED", 500: "INTERNAL",
+               502: "BAD_GATEWAY", 503: "UNAVAILABLE"}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_response(status: int, message: str) -> Response:
+    """The JSON error shape of Advanced Trade: a code, details and a message."""
+    code = ERROR_CODES[status]
+    return Response(status, {"error": code, "error_details": message, "message": message})
+
+
+@dataclass(frozen=True)
+class SimulatorStats:
+    """Requests answered so far, in total and per HTTP status code."""
+
+    requests: int
+    by_status: dict[int, int]
+
+
+class SimulatorApp:
+    """Answers one request at a time; safe to call from many server threads at once."""
+
+    def __init__(self, book: FillBook, key: ApiKey, limiter: RateLimiter,
+                 failures: FailureInjector, latency_ms: int, retention_days: float | None):
+        self._book = book
+        self._key = key
+        self._limiter = limiter
+        self._failures = failures
+        self._latency = latency_ms / 1000
+        self._retention = timedelta(days=retention_days) if retention_days is not None else None
+        self._views: dict[tuple[int, str | None], Any] = {}
+        self._counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def stats(self) -> SimulatorStats:
+        with self._lock:
+            return SimulatorStats(sum(self._counts.values()), dict(self._counts))
+
+    def handle(self, method: str, target: str, host: str, authorization: str | None,
+               body_error: str | None = None) -> Response:
+        """Latency, then rate limit, then framing, authentication, injected errors, the API."""
+        if self._latency:
+            time.sleep(self._latency)
+        decision = self._limiter.admit()
+        if not decision.allowed:
+            response = error_response(429, "too many requests")
+            response.headers["retry-after"] = str(max(1, math.ceil(decision.reset_seconds)))
+        elif body_error is not None:
+            response = error_response(400, body_error)
+        else:
+            response = self._authorized(method, target, host, authorization)
+        response.headers.update(decision.headers())
+        with self._lock:
+            self._counts[response.status] += 1
+        return response
+
+    def _authorized(self, method: str, target: str, host: str,
+                    authorization: str | None) -> Response:
+        parts = urlsplit(target)
+        try:
+            verify_request_token(authorization, self._key, method, host, parts.path)
+        except AuthError as exc:
+            return error_response(401, str(exc))
+        failure = self._failures.next_failure()
+        if failure is not None:
+            return error_response(failure, "injected failure")
+        try:
+            return self._route(method, parts.path, parse_qs(parts.query, keep_blank_values=True))
+        except QueryError as exc:
+            return error_response(400, str(exc))
+
+    def _route(self, method: str, path: str, params: dict[str, list[str]]) -> Response:
+        if not path.startswith(ORDERS_PATH + "/") or path.count("/") != 6:
+            return error_response(404, f"no such endpoint: {path}")
+        if method != "GET":
+            return error_response(405, f"{method} is not supported here")
+        name = unquote(path[len(ORDERS_PATH) + 1:])
+        if name == "fills":
+            return self._list_fills(FillQuery.parse(params))
+        if name == "batch":
+            return self._list_orders(OrderQuery.parse(params))
+        return self._get_order(name)
+
+    def _cutoff(self) -> datetime | None:
+        """Fills traded before this are past retention and no longer served; an order goes
+        with its last fill."""
+        return datetime.now(timezone.utc) - self._retention if self._retention else None
+
+    def _cached(self, name: str | None, build: Callable[[tuple[StoredFill, ...]], Any]) -> Any:
+        """A view derived from the book, rebuilt only when fills were added since."""
+        version, fills = self._book.snapshot()
+        view = self._views.get((version, name))
+        if view is None:
+            view = build(fills)
+            # Threads may race to build the same view: both results are equal, either wins.
+            self._views = {**{k: v for k, v in self._views.items() if k[0] == version},
+                           (version, name): view}
+        return view
+
+    def _fills(self, sort_by: str | None) -> tuple[tuple[StoredFill, ...], list[StoredFill]]:
+        """The fills by insertion index (to resolve cursors) and sorted for ``sort_by``."""
+        return self._cached(sort_by, lambda fills: (fills, sorted(fills, key=FILL_SORTS[sort_by])))
+
+    def _orders(self) -> OrdersView:
+        """The orders newest first, and by id (for get order and cursors)."""
+        def build(fills: tuple[StoredFill, ...]) -> OrdersView:
+            orders = orders_from_fills(fills)
+            return orders, {o.order_id: o for o in orders}
+        return self._cached("orders", build)
+
+    def _list_fills(self, query: FillQuery) -> Response:
+        by_index, ordered = self._fills(query.sort_by)
+        key = FILL_SORTS[query.sort_by]
+        after_key = None
+        if query.after is not None:
+            if not 0 <= query.after < len(by_index):
+                raise QueryError("invalid cursor")
+            after_key = key(by_index[query.after])
+        cutoff = self._cutoff()
+        items: list[StoredFill] = [f for f in ordered if (cutoff is None or f.trade_time >= cutoff)
+                                   and query.matches(f)]
+        chunk, more = page_after(items, key, after_key, query.limit)
+        cursor = encode_cursor(query.digest, chunk[-1].index) if more else ""
+        return Response(200, {"fills": [f.fill for f in chunk], "cursor": cursor})
+
+    def _list_orders(self, query: OrderQuery) -> Response:
+        orders, by_id = self._orders()
+        after_key = None
+        if query.after is not None:
+            if query.after not in by_id:
+                raise QueryError("invalid cursor")
+            after_key = _order_key(by_id[query.after])
+        cutoff = self._cutoff()
+        items = [o for o in orders if _visible(o, cutoff) and query.matches(o)]
+        chunk, more = page_after(items, _order_key, after_key, query.limit, descending=True)
+        cursor = encode_cursor(query.digest, chunk[-1].order_id) if more else ""
+        return Response(200, {"orders": [o.order for o in chunk], "sequence": "0",
+                              "has_next": more, "cursor": cursor})
+
+    def _get_order(self, order_id: str) -> Response:
+        _, by_id = self._orders()
+        order = by_id.get(order_id)
+        if order is None or not _visible(order, self._cutoff()):
+            return error_response(404, "order not found")
+        return Response(200, {"order": order.order})
+
+
+def _order_key(order: StoredOrder) -> tuple[datetime, str]:
+    return order.created_time, order.order_id
+
+
+def _visible(order: StoredOrder, cutoff: datetime | None) -> bool:
+    return cutoff is None or order.last_fill_time >= cutoff
