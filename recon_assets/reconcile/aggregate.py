@@ -1,0 +1,140 @@
+"""Exchange fills -> one order each (SPEC section 4), and duplicate fills.
+
+The old bot keyed fills by ``order_id`` in a dict, so each partial fill overwrote the previous
+one and backfilled orders had the size of their last fill. Here every fill of an order counts,
+exactly once per ``trade_id``, with exact arithmetic on scaled integers (see
+:mod:`recon_assets.reconcile.scaled`), vectorized over all fills at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recon_assets.errors import BadRowError
+from recon_assets.exchange.models import FILL_COLUMNS
+from recon_assets.reconcile.scaled import (Scaled, div_half_even, group_starts, group_sums,
+                                           to_decimals, to_scaled)
+from recon_assets.trades import SIDES, TRADE_COLUMNS, empty_trades
+
+#: Quotients (base size of a quote-sized fill, average price) that do not terminate are rounded
+#: half-even to this many decimal places, or to the input's own precision where that is finer.
+QUOTIENT_PLACES = 18
+
+_AGGREGATE_INPUTS = ["trade_id", "order_id", "trade_time", "price", "size", "commission",
+                     "product_id", "size_in_quote", "side"]
+#: Fills with the same values here are the same execution reported twice under two trade ids.
+CONTENT_KEY = ["order_id", "trade_time", "price", "size", "size_in_quote"]
+
+
+def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
+    """One trades-frame row per ``order_id`` from a fills frame.
+
+    - ``size``: the sum of base sizes; a fill with ``size_in_quote`` has its size in quote
+      currency, so its base size is ``size / price``.
+    - ``price``: the size-weighted average, ``sum(price * base) / sum(base)``, weighted by the
+      same base sizes that make up ``size`` (one fill gives back its own price exactly).
+    - ``total_fees_usd``: the sum of ``commission``; ``order_time``: the first fill's
+      ``trade_time``; ``symbol``: ``product_id``; ``side`` lowercased.
+
+    Sums and products are exact. The two divisions are exact when they terminate within
+    :data:`QUOTIENT_PLACES` places and rounded half-even there otherwise. A fill repeated with
+    the same ``trade_id`` counts once. Rows are ordered by ``order_time`` then ``order_id``.
+    Raises :class:`BadRowError` naming every fill with a missing value, a price or size that is
+    not positive, an unknown side, or a product or side that differs from its order's.
+    """
+    missing = [c for c in _AGGREGATE_INPUTS if c not in fills.columns]
+    if missing:
+        raise BadRowError("fills frame", [("*", c, "column missing") for c in missing])
+    fills = fills.drop_duplicates("trade_id", keep="first")
+    if fills.empty:
+        return empty_trades()
+    codes, order_ids = pd.factorize(fills["order_id"].to_numpy(dtype=object))
+    times = pd.to_datetime(fills["trade_time"], utc=True)
+    order = np.lexsort((times.dt.tz_convert(None).to_numpy(), codes))
+    fills, times, codes = fills.iloc[order], times.iloc[order], codes[order]
+    starts = group_starts(codes)
+    price, size, fee = _checked_values(fills, starts)
+    quote = fills["size_in_quote"].to_numpy(dtype=bool)
+    base_scale = max(size.scale, QUOTIENT_PLACES) if quote.any() else size.scale
+    base = size.at(base_scale).copy()
+    if quote.any():  # base = quote / price, at base_scale places
+        base[quote] = div_half_even(size.ints[quote] * 10 ** (base_scale + price.scale
+                                                              - size.scale), price.ints[quote])
+    notional = price.ints * base  # at price.scale + base_scale places
+    base_sum, notional_sum = group_sums(base, starts), group_sums(notional, starts)
+    price_scale = max(price.scale, QUOTIENT_PLACES)
+    avg_price = div_half_even(notional_sum * 10 ** (price_scale - price.scale), base_sum)
+
+    firsts = fills.iloc[starts]
+    trades = pd.DataFrame({
+        "order_id": pd.Series(order_ids, dtype=object),
+        "symbol": pd.Series(firsts["product_id"].to_numpy(dtype=object), dtype=object),
+        "side": pd.Series(firsts["side"].str.lower().to_numpy(dtype=object), dtype=object),
+        "order_time": times.iloc[starts].reset_index(drop=True),
+        "price": to_decimals(avg_price, price_scale),
+        "size": to_decimals(base_sum, base_scale),
+        "total_fees_usd": to_decimals(group_sums(fee.ints, starts), fee.scale),
+    })
+    return trades.sort_values(["order_time", "order_id"], kind="stable",
+                              ignore_index=True)[TRADE_COLUMNS]
+
+
+def _checked_values(fills: pd.DataFrame, starts: np.ndarray
+                    ) -> tuple[Scaled, Scaled, Scaled]:
+    """Price, size and commission as scaled integers, or every unusable fill named at once.
+
+    ``fills`` is sorted by order, ``starts`` marks each order's first fill.
+    """
+    first = np.repeat(starts, np.diff(np.r_[starts, len(fills)]))
+    side = fills["side"].astype(object).str.lower().to_numpy()
+    product = fills["product_id"].to_numpy(dtype=object)
+    missing = {c: fills[c].isna().to_numpy() for c in _AGGREGATE_INPUTS}
+    present = ~(missing["price"] | missing["size"] | missing["commission"])
+    price, size, fee = (to_scaled(fills[c].to_numpy(dtype=object)[present])
+                        for c in ("price", "size", "commission"))
+    rules = [*((c, bad, "missing") for c, bad in missing.items()),
+        ("price", _at(present, price.ints <= 0), "must be positive"),
+        ("size", _at(present, size.ints <= 0), "must be positive"),
+        ("side", ~np.isin(side, SIDES), "unknown side (want BUY or SELL)"),
+        ("product_id", product != product[first], "differs from the order's first fill"),
+        ("side", side != side[first], "differs from the order's first fill"),
+    ]
+    _raise_bad(fills, rules)
+    return price, size, fee
+
+
+def _at(present: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """Flags computed for the present rows, spread back over all rows."""
+    out = np.zeros(len(present), dtype=bool)
+    out[present] = flags
+    return out
+
+
+def _raise_bad(fills: pd.DataFrame, rules: list[tuple[str, np.ndarray, str]]) -> None:
+    trade_ids = fills["trade_id"].astype(str).to_numpy()
+    problems = [(tid, column, message) for column, bad, message in rules
+                for tid in trade_ids[np.asarray(bad, dtype=bool)]]
+    if problems:
+        raise BadRowError("fills", problems)
+
+
+def find_duplicate_fills(fills: pd.DataFrame) -> pd.DataFrame:
+    """Fills reported more than once: every copy, with what makes it a duplicate.
+
+    Two kinds (``duplicate_kind``): ``"trade_id"``, the same ``trade_id`` seen more than once;
+    ``"content"``, distinct trade ids identical in order, time, price, size (and its unit,
+    ``size_in_quote``), i.e. one execution booked twice. ``duplicate_of`` is the repeated
+    ``trade_id``, or for content duplicates the group's smallest ``trade_id``. The result has
+    the fill columns present in ``fills`` plus those two; it is empty when there are none.
+    """
+    columns = [c for c in FILL_COLUMNS if c in fills.columns]
+    repeated = fills[fills["trade_id"].duplicated(keep=False)][columns].assign(
+        duplicate_kind="trade_id", duplicate_of=lambda f: f["trade_id"])
+    unique = fills.drop_duplicates("trade_id", keep="first")
+    same = unique[unique.duplicated(CONTENT_KEY, keep=False)][columns]
+    same = same.assign(duplicate_kind="content", duplicate_of=same.groupby(
+        CONTENT_KEY, dropna=False)["trade_id"].transform("min"))
+    found = pd.concat([repeated, same], ignore_index=True)
+    return found.sort_values(["duplicate_of", "duplicate_kind", "trade_id"], kind="stable",
+                             ignore_index=True)
