@@ -150,9 +150,9 @@ class SimulatorApp:
                 raise QueryError("invalid cursor")
             after_key = key(by_index[query.after])
         cutoff = self._cutoff()
-        items: list[StoredFill] = [f for f in ordered if (cutoff is None or f.trade_time >= cutoff)
-                                   and query.matches(f)]
-        chunk, more = page_after(items, key, after_key, query.limit)
+        chunk, more = page_after(ordered, key, after_key, query.limit,
+                                 lambda f: (cutoff is None or f.trade_time >= cutoff)
+                                 and query.matches(f))
         cursor = encode_cursor(query.digest, chunk[-1].index) if more else ""
         return Response(200, {"fills": [f.fill for f in chunk], "cursor": cursor})
 
@@ -164,8 +164,9 @@ class SimulatorApp:
                 raise QueryError("invalid cursor")
             after_key = _order_key(by_id[query.after])
         cutoff = self._cutoff()
-        items = [o for o in orders if _visible(o, cutoff) and query.matches(o)]
-        chunk, more = page_after(items, _order_key, after_key, query.limit, descending=True)
+        chunk, more = page_after(orders, _order_key, after_key, query.limit,
+                                 lambda o: _visible(o, cutoff) and query.matches(o),
+                                 descending=True)
         cursor = encode_cursor(query.digest, chunk[-1].order_id) if more else ""
         return Response(200, {"orders": [o.order for o in chunk], "sequence": "0",
                               "has_next": more, "cursor": cursor})

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Sequence, TypeVar
@@ -170,12 +171,29 @@ class OrderQuery:
 
 
 def page_after(items: Sequence[T], key: Callable[[T], Any], after_key: Any | None,
-               limit: int, descending: bool = False) -> tuple[list[T], bool]:
-    """The next ``limit`` items (sorted by ``key`` in that direction) past ``after_key``,
-    and whether more follow."""
+               limit: int, keep: Callable[[T], bool], descending: bool = False
+               ) -> tuple[list[T], bool]:
+    """The next ``limit`` kept items (``items`` sorted by ``key`` in that direction) past
+    ``after_key``, and whether more follow.
+
+    Only the items from the cursor up to one beyond the page are looked at, so walking a
+    large book page by page costs about one pass over it, not one pass per page.
+    """
     start = 0
     if after_key is not None:
+        # Items past the cursor form a suffix of the sorted list: binary search for it.
         past = (lambda k: k < after_key) if descending else (lambda k: k > after_key)
-        start = next((i for i, item in enumerate(items) if past(key(item))), len(items))
-    chunk = list(items[start:start + limit])
-    return chunk, start + limit < len(items)
+        start, end = 0, len(items)
+        while start < end:
+            middle = (start + end) // 2
+            if past(key(items[middle])):
+                end = middle
+            else:
+                start = middle + 1
+    chunk: list[T] = []
+    for item in islice(items, start, None):
+        if keep(item):
+            if len(chunk) == limit:
+                return chunk, True
+            chunk.append(item)
+    return chunk, False
