@@ -109,9 +109,8 @@ def list_requests(conn: Connection, status: str | None = None) -> pd.DataFrame:
     return pd.DataFrame([dict(r) for r in rows], columns=list(backfill_requests.c.keys()))
 
 
-def _requests(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+def _requests(conn: Connection, wanted: list[int]) -> dict[int, dict[str, Any]]:
     """The requests with these ids, locked against a concurrent review or apply."""
-    wanted = sorted({int(i) for i in ids})
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(wanted), _CHUNK):
         query = select(backfill_requests).where(
@@ -122,8 +121,9 @@ def _requests(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]
 
 def _decide(conn: Connection, ids: Iterable[int], by: str, status: str, action: str
             ) -> list[int]:
-    requests = _requests(conn, ids)
-    problems = {rid: "no such request" for rid in {int(i) for i in ids} - requests.keys()}
+    wanted = sorted({int(i) for i in ids})
+    requests = _requests(conn, wanted)
+    problems = {rid: "no such request" for rid in set(wanted) - requests.keys()}
     problems.update({rid: f"is {r['status']}, not {PENDING}" for rid, r in requests.items()
                      if r["status"] != PENDING})
     if problems:
@@ -158,11 +158,11 @@ def apply(conn: Connection, ids: Iterable[int] | None, by: str) -> ApplyResult:
     Atomicity is the caller's transaction: on any error it rolls back, leaving nothing.
     """
     if ids is None:
-        approved = list_requests(conn, APPROVED)["id"].tolist()
-        requests = _requests(conn, approved)
+        requests = _requests(conn, list_requests(conn, APPROVED)["id"].tolist())
     else:
-        requests = _requests(conn, ids)
-        problems = {rid: "no such request" for rid in {int(i) for i in ids} - requests.keys()}
+        wanted = sorted({int(i) for i in ids})
+        requests = _requests(conn, wanted)
+        problems = {rid: "no such request" for rid in set(wanted) - requests.keys()}
         problems.update({rid: f"is {r['status']}; only approved requests can be applied"
                          for rid, r in requests.items() if r["status"] in (PENDING, REJECTED)})
         if problems:

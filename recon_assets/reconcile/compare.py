@@ -1,9 +1,9 @@
 """Order-level diff of the exchange against the ledger (SPEC sections 4 and 8).
 
-Both sides are trades frames (exchange orders already aggregated from fills). The diff is a
-key join on ``order_id`` through a hash index and column-wise comparisons: Decimal equality
-runs in numpy's C loop, and only the values that are not equal (few) are converted to scaled
-integers to test the tolerances exactly. A million orders a side take seconds, not minutes.
+Both sides are trades frames (exchange orders already aggregated from fills). The diff is one
+hash pass over both sides' order ids and column-wise comparisons: Decimal equality runs in
+numpy's C loop, and only the values that are not equal (few) are converted to scaled integers
+to test the tolerances exactly. A million orders a side take about a second.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ FIELDS = {"side": "side", "symbol": "symbol", "size": "size", "price": "price",
 class Tolerances:
     """How far exchange and ledger values may differ before it is a mismatch.
 
-    Defaults: ``size`` 1e-8 base units absolute (the FIFO dust); ``price`` 1e-8 absolute *or*
-    relative to the larger price, whichever allows more (a BotTrader double-precision price
-    keeps about 15 significant digits, so a five-digit BTC price can drift by ~1e-11 but an
-    aggregated average price may carry 18 places); ``fee`` 1e-6 quote currency absolute.
-    A difference equal to the tolerance is not a mismatch; only a larger one is.
+    Defaults: ``size`` 1e-8 base units, absolute (the FIFO dust); ``price`` 1e-8 absolute or
+    relative to the larger price, whichever allows more (an 18-place average price stored by
+    the bot as a double keeps ~16 significant digits, more than 1e-8 off for large values);
+    ``fee`` 1e-6 quote currency, absolute. A difference equal to the tolerance is not a
+    mismatch; only a larger one is.
     """
 
     size: Decimal = Decimal("1e-8")
@@ -126,10 +126,10 @@ def _first_rows(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _trades(frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    """The given rows as a trades frame (fees defaulted to 0 when the column is absent)."""
+    """The given rows as a trades frame, a missing fee (or fee column) read as 0."""
     out = frame.iloc[rows].reset_index(drop=True)
-    if "total_fees_usd" not in out.columns:
-        out["total_fees_usd"] = pd.Series([Decimal(0)] * len(out), dtype=object)
+    fees = out.get("total_fees_usd", pd.Series([None] * len(out), dtype=object))
+    out["total_fees_usd"] = fees.astype(object).where(fees.notna(), Decimal(0))
     return out[TRADE_COLUMNS]
 
 

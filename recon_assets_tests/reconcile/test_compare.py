@@ -143,3 +143,11 @@ def test_missing_and_mismatched_are_exactly_what_was_changed(n, removed, altered
     assert set(result.missing_orders["order_id"]) == {f"o{i}" for i in removed}
     assert set(fields(result)) == {(f"o{i}", "size") for i in altered}
     assert result.phantom_orders.empty and result.duplicates.empty
+
+
+def test_benchmark_agrees_with_datacompy_on_a_small_run():
+    from benchmarks.diff import run
+
+    result = run(2000, seed=3, repeats=1)
+    assert result["compare_orders_found"] == result["datacompy_found"] == {
+        "missing_orders": 2, "phantom_orders": 0, "mismatched_orders": 1}
