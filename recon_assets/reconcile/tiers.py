@@ -114,7 +114,9 @@ def differing_buckets(exchange_buckets: pd.DataFrame, ledger_buckets: pd.DataFra
         out["exchange_count"].to_numpy(), out["ledger_count"].to_numpy()).astype(object)
     differs = (out["exchange_count"] != out["ledger_count"]).to_numpy() | (
         np.abs(e.at(scale) - l.at(scale)) > allowed).astype(bool)
-    return out[differs].reset_index(drop=True)
+    columns = [*BUCKET_KEYS, "exchange_count", "ledger_count", "exchange_size_sum",
+               "ledger_size_sum"]
+    return out.loc[differs, columns].reset_index(drop=True)
 
 
 def drill_down(exchange_orders: pd.DataFrame, ledger: pd.DataFrame, buckets: pd.DataFrame,

@@ -13,6 +13,7 @@ from recon_assets.reconcile.compare import compare_orders
 from recon_assets.reconcile.tiers import (count_buckets, differing_buckets, drill_down,
                                           full_audit, report_lines, tier1_missing,
                                           tier1_windows)
+from recon_assets.trades import empty_trades
 from recon_assets_tests.reconcile.history import (START, bot_fills, damaged_ledger,
                                                   unmatched_sells)
 
@@ -114,7 +115,18 @@ def test_count_buckets_count_and_sum_exactly():
     rounded = frame.assign(size=[Decimal("0.1"), Decimal("0.20000001"), Decimal("5"),
                                  Decimal("1.1")])
     differs = differing_buckets(buckets, count_buckets(rounded))
-    assert differs[["day", "side"]].values.tolist() == [[date(2024, 1, 1), "sell"]]
+    assert differs.values.tolist() == [
+        ["X-USD", date(2024, 1, 1), "sell", 1, 1, Decimal("1"), Decimal("1.1")]]
+    only_ledger = differing_buckets(count_buckets(frame.iloc[:0]), buckets)
+    assert only_ledger["exchange_count"].tolist() == [0, 0, 0]
+    assert only_ledger["exchange_size_sum"].tolist() == [Decimal(0)] * 3
+
+
+def test_empty_inputs_are_clean():
+    empty = count_buckets(empty_trades())
+    assert differing_buckets(empty, empty).empty
+    assert drill_down(empty_trades(), empty_trades(), differing_buckets(empty, empty)).is_clean
+    assert full_audit(empty_trades(), empty_trades()).is_clean
 
 
 def test_report_lines_for_a_clean_run():
