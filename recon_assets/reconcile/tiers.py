@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recon_assets.money import decimal_str
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 from recon_assets.reconcile.compare import (DUPLICATE_COLUMNS, MISMATCH_COLUMNS, OrderDiff,
                                             Tolerances, compare_orders, empty_frame)
-from recon_assets.money import decimal_str
 from recon_assets.reconcile.scaled import (group_starts, group_sums, scalar_scaled, to_decimals,
                                            to_scaled)
 from recon_assets.trades import TRADE_COLUMNS, empty_trades
