@@ -1,8 +1,8 @@
 """Tests of the exchange side, and the helpers they share to reach the simulator.
 
 The SDK always builds ``https://{base_url}{path}``; the simulator speaks plain HTTP. The
-adapter below is a TEST-ONLY stand-in for the project's own client transport: it exists so
-these tests drive the real, unmodified ``RESTClient`` over real HTTP.
+tests drive the real, unmodified ``RESTClient`` over real HTTP through the project's own
+transport adapter (:func:`recon_assets.exchange.transport.mount_plain_http`).
 """
 
 from __future__ import annotations
@@ -11,16 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from coinbase.rest import RESTClient
-from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
 
-
-class PlainHTTPAdapter(HTTPAdapter):
-    """TEST ONLY: send the SDK's ``https://`` requests to the simulator as ``http://``."""
-
-    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
-        request.url = "http://" + request.url.removeprefix("https://")
-        return super().send(request, **kwargs)
+from recon_assets.exchange.transport import mount_plain_http
 
 
 def sdk_client(port: int, key_file: Path, **options: Any) -> RESTClient:
@@ -28,7 +20,7 @@ def sdk_client(port: int, key_file: Path, **options: Any) -> RESTClient:
     base_url = f"127.0.0.1:{port}"
     client = RESTClient(api_key=None, api_secret=None, key_file=str(key_file),
                         base_url=base_url, timeout=10, **options)
-    client.session.mount(f"https://{base_url}", PlainHTTPAdapter())
+    mount_plain_http(client.session, base_url)
     return client
 
 
