@@ -77,6 +77,7 @@ class OrderDiff:
 
 
 def empty_frame(columns: list[str]) -> pd.DataFrame:
+    """No rows, the given columns: so an empty finding still has its documented shape."""
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
