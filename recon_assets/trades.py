@@ -6,22 +6,30 @@ A *trades frame* has the columns of :data:`TRADE_COLUMNS`, one row per order:
 (fee NULL read as 0). Ledger rows, exchange orders and API callers all go through
 :func:`normalize_trades`, so bad input is reported the same way everywhere: by order id and
 field, never as a stack trace from deep inside a computation.
+
+Ledgers reach a million rows, so each column is checked vectorized and only the rows that look
+suspicious go through :func:`_check_row`, the one place that words the problems: a fast path
+may send a good row there (it comes back clean), never let a bad row through.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from recon_assets.errors import BadRowError
-from recon_assets.money import NotADecimal, to_decimal
+from recon_assets.money import EXACT, NotADecimal, to_decimal
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
 MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
 SIDES = ("buy", "sell")
+
+_ZERO = Decimal(0)
+_INFINITY = Decimal("Infinity")
 
 
 @dataclass
@@ -49,15 +57,6 @@ def empty_trades() -> pd.DataFrame:
     return frame
 
 
-def _to_utc(value: Any) -> pd.Timestamp:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        raise ValueError("missing")
-    ts = pd.Timestamp(value)
-    if ts is pd.NaT:
-        raise ValueError("missing")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
     """Validate and normalize rows with the ``trade_records`` columns into a trades frame.
 
@@ -72,66 +71,168 @@ def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
     n = len(raw)
     if n == 0:
         return NormalizedTrades(empty_trades())
-    fees_in = raw["total_fees_usd"].tolist() if "total_fees_usd" in raw.columns else [None] * n
-    problems: list[tuple[str, str, str]] = []
-    ids = ["" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
-           for v in raw["order_id"].tolist()]
-    out: dict[str, list[Any]] = {c: [] for c in TRADE_COLUMNS}
-    seen: dict[str, int] = {}
-    id_series = pd.Series(ids, dtype=object)
-    dup_ids = set(id_series[id_series.duplicated(keep=False)]) - {""}
-    cols = {c: raw[c].tolist() for c in ("symbol", "side", "order_time", "price", "size")}
-    for i in range(n):
-        oid = ids[i]
-        label = oid or f"row {i}"
-        row_problems: list[tuple[str, str, str]] = []
-        if not oid:
-            row_problems.append((label, "order_id", "missing"))
-        elif oid in dup_ids:
-            seen[oid] = seen.get(oid, 0) + 1
-            if seen[oid] == 1:
-                problems.append((oid, "order_id", "duplicate order id"))
-            continue
-        symbol = cols["symbol"][i]
-        if not isinstance(symbol, str) or not symbol.strip():
-            row_problems.append((label, "symbol", f"missing or not text: {symbol!r}"))
-        side = cols["side"][i]
-        side_norm = side.strip().lower() if isinstance(side, str) else None
-        if side_norm not in SIDES:
-            row_problems.append((label, "side", f"unknown side {side!r} (want buy or sell)"))
-        try:
-            when = _to_utc(cols["order_time"][i])
-        except (ValueError, TypeError) as exc:
-            row_problems.append((label, "order_time", f"not a time: {cols['order_time'][i]!r}"
-                                 if str(exc) != "missing" else "missing"))
-            when = None
-        money: dict[str, Decimal | None] = {}
-        for name, value in (("price", cols["price"][i]), ("size", cols["size"][i]),
-                            ("total_fees_usd", fees_in[i])):
-            try:
-                money[name] = to_decimal(value)
-            except NotADecimal as exc:
-                row_problems.append((label, name, str(exc)))
-                money[name] = None
-                continue
-            if name == "total_fees_usd":
-                money[name] = money[name] if money[name] is not None else Decimal(0)
-            elif money[name] is None:
-                row_problems.append((label, name, "missing"))
-            elif money[name] <= 0:
-                row_problems.append((label, name, f"must be positive, got {money[name]}"))
+    fees_in = (raw["total_fees_usd"] if "total_fees_usd" in raw.columns
+               else pd.Series([None] * n, dtype=object))
+    ids = _order_ids(raw["order_id"])
+    duplicated = np.zeros(n, dtype=bool)
+    if pd.Index(ids, dtype=object).has_duplicates:
+        duplicated = pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy() & (ids != "")
+    values: dict[str, Any] = {"order_id": ids}
+    values["symbol"], symbol_ok = _labels(raw["symbol"], _symbol)
+    values["side"], side_ok = _labels(raw["side"], _side)
+    values["order_time"], time_ok = _utc_times(raw["order_time"])
+    price, price_ok = _decimals(raw["price"], positive=True)
+    size, size_ok = _decimals(raw["size"], positive=True)
+    fees, fees_ok = _decimals(fees_in, positive=False)
+    values.update(price=price, size=size, total_fees_usd=fees)
+    clean = (ids != "") & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
+    keep = ~duplicated
+    problems: list[tuple[int, tuple[str, str, str]]] = []
+    first_dup = pd.Series(ids[duplicated]).drop_duplicates()
+    for pos, oid in zip(np.flatnonzero(duplicated)[first_dup.index], first_dup):
+        problems.append((int(pos), (oid, "order_id", "duplicate order id")))
+    suspicious = np.flatnonzero(~clean & keep)
+    raw_rows = {c: (raw[c] if c in raw.columns else fees_in).tolist()
+                for c in TRADE_COLUMNS[1:]} if len(suspicious) else {}
+    for pos in suspicious:
+        row_problems, row = _check_row(ids[pos], int(pos),
+                                       {c: column[pos] for c, column in raw_rows.items()})
         if row_problems:
-            problems.extend(row_problems)
+            problems.extend((int(pos), p) for p in row_problems)
+            keep[pos] = False
+        else:
+            for column, value in row.items():
+                values[column][pos] = value
+    problems.sort(key=lambda item: item[0])
+    if not keep.any():
+        return NormalizedTrades(empty_trades(), [p for _, p in problems])
+    rows = slice(None) if keep.all() else keep
+    columns = [values[c][rows].reset_index(drop=True).rename(c) if c == "order_time"
+               else pd.Series(values[c][rows], dtype=object, name=c) for c in TRADE_COLUMNS]
+    # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
+    return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems])
+
+
+def _order_ids(column: pd.Series) -> np.ndarray:
+    """Order ids as text; a missing id becomes ``""`` (reported as missing)."""
+    if (pd.api.types.infer_dtype(column, skipna=False) == "string"
+            and not column.isna().any()):
+        return column.to_numpy(dtype=object)
+    return np.array(["" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
+                     for v in column.tolist()], dtype=object)
+
+
+def _symbol(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _side(value: Any) -> str | None:
+    side = value.strip().lower() if isinstance(value, str) else None
+    return side if side in SIDES else None
+
+
+def _labels(column: pd.Series, clean: Callable[[Any], str | None]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Clean a low-cardinality text column once per distinct value, not once per row."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    cleaned = np.array([clean(u) for u in uniques] + [None], dtype=object)
+    known = np.not_equal(cleaned, None)
+    return cleaned[codes], known[codes]  # code -1 (missing) picks the trailing None
+
+
+def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """UTC timestamps, NaT where the value is missing or could not be read in bulk."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        times = column.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(column.dtype):
+        times = column.dt.tz_localize("UTC")
+    else:
+        times = pd.to_datetime(column, utc=True, errors="coerce", format="ISO8601")
+    times = times.reset_index(drop=True)
+    return times, times.notna().to_numpy()
+
+
+def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Decimals, and which rows are certainly fine (the others get a closer look).
+
+    A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive.
+    """
+    kind = pd.api.types.infer_dtype(column, skipna=False)
+    if kind == "decimal":
+        values = column.to_numpy(dtype=object, copy=True)
+        ok = np.ones(len(values), dtype=bool)
+    elif kind == "floating":
+        values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
+                             count=len(column))
+        ok = np.isfinite(column.to_numpy(dtype=float))
+    else:
+        values = np.empty(len(column), dtype=object)
+        ok = np.zeros(len(column), dtype=bool)
+        for i, v in enumerate(column.tolist()):
+            try:
+                values[i] = to_decimal(v)
+            except NotADecimal:
+                continue
+            if values[i] is None and not positive:
+                values[i] = _ZERO
+            ok[i] = values[i] is not None
+    checked = np.flatnonzero(ok)
+    ok[checked] = _in_range(values[checked], positive)
+    return values, ok
+
+
+def _in_range(values: np.ndarray, positive: bool) -> np.ndarray:
+    """Finite, and positive when asked: two comparisons over the whole array."""
+    lower = _ZERO if positive else -_INFINITY
+    try:
+        with localcontext(EXACT):  # a NaN traps instead of comparing False
+            return ((values > lower) & (values < _INFINITY)).astype(bool)
+    except InvalidOperation:
+        finite = np.fromiter(map(Decimal.is_finite, values), dtype=bool, count=len(values))
+        finite[finite] = _in_range(values[finite], positive)
+        return finite
+
+
+def _check_row(oid: str, pos: int, raw: dict[str, Any]
+               ) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
+    """Every problem of one row, worded for people; or its normalized values when it has none."""
+    label = oid or f"row {pos}"
+    problems: list[tuple[str, str, str]] = []
+    if not oid:
+        problems.append((label, "order_id", "missing"))
+    symbol = raw["symbol"]
+    if _symbol(symbol) is None:
+        problems.append((label, "symbol", f"missing or not text: {symbol!r}"))
+    side = raw["side"]
+    if _side(side) is None:
+        problems.append((label, "side", f"unknown side {side!r} (want buy or sell)"))
+    when = None
+    try:
+        when = _to_utc(raw["order_time"])
+    except (ValueError, TypeError) as exc:
+        problems.append((label, "order_time", "missing" if str(exc) == "missing"
+                         else f"not a time: {raw['order_time']!r}"))
+    money: dict[str, Decimal | None] = {}
+    for name in MONEY_COLUMNS:
+        try:
+            money[name] = to_decimal(raw[name])
+        except NotADecimal as exc:
+            problems.append((label, name, str(exc)))
             continue
-        out["order_id"].append(oid)
-        out["symbol"].append(symbol.strip())
-        out["side"].append(side_norm)
-        out["order_time"].append(when)
-        out["price"].append(money["price"])
-        out["size"].append(money["size"])
-        out["total_fees_usd"].append(money["total_fees_usd"])
-    if not out["order_id"]:
-        return NormalizedTrades(empty_trades(), problems)
-    frame = pd.DataFrame({c: pd.Series(out[c], dtype=object) for c in TRADE_COLUMNS})
-    frame["order_time"] = pd.to_datetime(pd.Series(out["order_time"]), utc=True)
-    return NormalizedTrades(frame, problems)
+        if name == "total_fees_usd":
+            money[name] = money[name] if money[name] is not None else _ZERO
+        elif money[name] is None:
+            problems.append((label, name, "missing"))
+        elif money[name] <= 0:
+            problems.append((label, name, f"must be positive, got {money[name]}"))
+    return problems, {"symbol": _symbol(symbol), "side": _side(side), "order_time": when,
+                      **money}
+
+
+def _to_utc(value: Any) -> pd.Timestamp:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        raise ValueError("missing")
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        raise ValueError("missing")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

@@ -1,0 +1,163 @@
+"""normalize_trades: exact values, every bad row named by order id and field, in row order.
+
+The vectorized column checks must agree with the row checker on every row, whatever mixture
+of types a column holds; a hypothesis test feeds both the same messy rows.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recon_assets.errors import BadRowError
+from recon_assets.trades import TRADE_COLUMNS, _check_row, empty_trades, normalize_trades
+
+
+def _row(order_id: object = "o1", **overrides: object) -> dict[str, object]:
+    row = {"order_id": order_id, "symbol": "BTC-USD", "side": "buy",
+           "order_time": pd.Timestamp("2024-01-01 10:00", tz="UTC"),
+           "price": Decimal("100"), "size": Decimal("1"), "total_fees_usd": Decimal("0.1")}
+    row.update(overrides)
+    return row
+
+
+def test_clean_rows_come_back_exact_and_normalized() -> None:
+    raw = pd.DataFrame([
+        _row("a", side=" SELL ", symbol=" ETH-USD ", price="2.50", size=0.1,
+             total_fees_usd=None, order_time="2024-01-01T10:00:00"),
+        _row("b", price=0.1 + 0.2, size=Decimal("1E-8"), total_fees_usd="-0.01",
+             order_time=pd.Timestamp("2024-01-01 12:00", tz="US/Eastern")),
+    ])
+    result = normalize_trades(raw)
+    assert result.problems == []
+    trades = result.trades
+    assert list(trades.columns) == TRADE_COLUMNS
+    assert trades["side"].tolist() == ["sell", "buy"]
+    assert trades["symbol"].tolist() == ["ETH-USD", "BTC-USD"]
+    assert trades["price"].tolist() == [Decimal("2.50"), Decimal("0.30000000000000004")]
+    assert trades["size"].tolist() == [Decimal("0.1"), Decimal("1E-8")]
+    assert trades["total_fees_usd"].tolist() == [Decimal(0), Decimal("-0.01")]
+    assert trades["order_time"].tolist() == [pd.Timestamp("2024-01-01 10:00", tz="UTC"),
+                                             pd.Timestamp("2024-01-01 17:00", tz="UTC")]
+
+
+def test_float_columns_read_by_shortest_representation() -> None:
+    values = [0.1, 1e-7, 2.675, 123456.789, 1 / 3, 100.0]
+    raw = pd.DataFrame([_row(f"o{i}", price=v, size=v, total_fees_usd=v)
+                        for i, v in enumerate(values)])
+    trades = normalize_trades(raw).raise_if_bad()
+    for column in ("price", "size", "total_fees_usd"):
+        assert [str(d) for d in trades[column]] == [str(Decimal(repr(v))) for v in values]
+
+
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"side": "hold"}, "side", "unknown side 'hold' (want buy or sell)"),
+    ({"side": None}, "side", "unknown side None (want buy or sell)"),
+    ({"symbol": "  "}, "symbol", "missing or not text: '  '"),
+    ({"order_time": None}, "order_time", "missing"),
+    ({"order_time": "yesterday-ish"}, "order_time", "not a time: 'yesterday-ish'"),
+    ({"price": None}, "price", "missing"),
+    ({"price": float("nan")}, "price", "missing"),
+    ({"price": "12,5"}, "price", "not a number: '12,5'"),
+    ({"size": Decimal(0)}, "size", "must be positive, got 0"),
+    ({"size": "-1"}, "size", "must be positive, got -1"),
+    ({"total_fees_usd": float("inf")}, "total_fees_usd", "not finite: inf"),
+    ({"price": Decimal("NaN")}, "price", "missing"),
+    ({"price": Decimal("Infinity")}, "price", "not finite: Infinity"),
+])
+def test_each_bad_field_is_named(overrides: dict, field: str, message: str) -> None:
+    raw = pd.DataFrame([_row("good"), _row("bad", **overrides)], dtype=object)
+    result = normalize_trades(raw)
+    assert result.problems == [("bad", field, message)]
+    assert result.trades["order_id"].tolist() == ["good"]
+    with pytest.raises(BadRowError) as caught:
+        result.raise_if_bad()
+    assert f"bad: {field}: {message}" in str(caught.value)
+
+
+def test_duplicates_missing_ids_and_row_order() -> None:
+    raw = pd.DataFrame([
+        _row("x", side="nope"), _row("dup"), _row(None, price="abc"), _row("dup"),
+        _row("y"),
+    ])
+    result = normalize_trades(raw)
+    assert result.problems == [
+        ("x", "side", "unknown side 'nope' (want buy or sell)"),
+        ("dup", "order_id", "duplicate order id"),
+        ("row 2", "order_id", "missing"),
+        ("row 2", "price", "not a number: 'abc'"),
+    ]
+    assert result.trades["order_id"].tolist() == ["y"]
+    assert result.bad_order_ids == ["dup", "row 2", "x"]
+
+
+def test_empty_and_missing_columns() -> None:
+    assert normalize_trades(empty_trades()).trades.empty
+    with pytest.raises(BadRowError, match="price: column missing"):
+        normalize_trades(pd.DataFrame({c: [] for c in TRADE_COLUMNS if c != "price"}))
+    no_fees = pd.DataFrame([_row("a")]).drop(columns="total_fees_usd")
+    assert normalize_trades(no_fees).trades["total_fees_usd"].tolist() == [Decimal(0)]
+
+
+def test_typed_columns_from_a_database_driver() -> None:
+    n = 2_000
+    raw = pd.DataFrame({
+        "order_id": [f"o{i}" for i in range(n)],
+        "symbol": ["BTC-USD", "ETH-USD"] * (n // 2),
+        "side": ["buy", "SELL"] * (n // 2),
+        "order_time": pd.date_range("2024-01-01", periods=n, freq="min"),  # naive: UTC
+        "price": np.round(np.linspace(1, 1000, n), 2),
+        "size": np.linspace(0.001, 2, n),
+        "total_fees_usd": [None, 0.5] * (n // 2),
+    })
+    trades = normalize_trades(raw).raise_if_bad()
+    assert len(trades) == n
+    assert trades["order_time"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    assert trades["price"].tolist() == [Decimal(repr(v)) for v in raw["price"]]
+    assert trades["total_fees_usd"].iloc[:2].tolist() == [Decimal(0), Decimal("0.5")]
+
+
+_CELLS = {
+    "order_id": st.sampled_from(["a", "b", "c", "", None, 7, float("nan")]),
+    "symbol": st.sampled_from(["BTC-USD", " ETH-USD", "", None, 3]),
+    "side": st.sampled_from(["buy", "Sell", " BUY ", "hold", None, 1]),
+    "order_time": st.sampled_from(["2024-01-02T03:04:05Z", "2024-01-02", None, "soon",
+                                   pd.Timestamp("2024-05-01 10:00"), float("nan")]),
+}
+_MONEY = st.sampled_from([Decimal("1.5"), Decimal("-2"), Decimal(0), Decimal("NaN"),
+                          Decimal("-Infinity"), "2.25", " 3 ", "", "x", 0.1, -0.5,
+                          float("nan"), float("inf"), None, 4])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({**_CELLS, "price": _MONEY, "size": _MONEY,
+                                       "total_fees_usd": _MONEY}), min_size=1, max_size=8))
+def test_vectorized_checks_agree_with_the_row_checker(rows: list[dict]) -> None:
+    raw = pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    result = normalize_trades(raw)
+    rows = raw.to_dict("records")  # as the frame holds them (pandas may turn None into nan)
+    ids = ["" if v is None or (isinstance(v, float) and v != v) else str(v)
+           for v in (r["order_id"] for r in rows)]
+    duplicated = {i for i in ids if i and ids.count(i) > 1}
+    expected_problems, expected_rows = [], []
+    for pos, (oid, row) in enumerate(zip(ids, rows)):
+        if oid in duplicated:
+            if ids.index(oid) == pos:
+                expected_problems.append((oid, "order_id", "duplicate order id"))
+            continue
+        problems, values = _check_row(oid, pos, row)
+        expected_problems.extend(problems)
+        if not problems:
+            expected_rows.append({"order_id": oid, **values})
+    assert result.problems == expected_problems
+    got = result.trades.to_dict("records")
+    assert len(got) == len(expected_rows)
+    for g, e in zip(got, expected_rows):
+        assert g == e
+        assert [str(g[c]) for c in ("price", "size", "total_fees_usd")] == \
+            [str(e[c]) for c in ("price", "size", "total_fees_usd")]
