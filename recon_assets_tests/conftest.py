@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import pytest
@@ -95,3 +96,50 @@ def bottrader_pg_url(pg_url: str) -> str:
         conn.execute(text(BOTTRADER_DDL))
     store.dispose()
     return pg_url
+
+
+def seed_trade_records(url: str, orders: list[dict]) -> None:
+    """Insert orders into whatever ``trade_records`` the ledger has (ours or BotTrader's),
+    filling BotTrader's NOT NULL extras like the bot would."""
+    from sqlalchemy import MetaData, Table, insert
+
+    from recon_assets.ledger.store import LedgerStore
+
+    store = LedgerStore(url)
+    store.ensure_schema()
+    with store.begin() as conn:
+        table = Table("trade_records", MetaData(), autoload_with=conn)
+        extras = {"trigger": {"trigger": "bot"}, "status": "filled", "source": "websocket"}
+        rows = []
+        for order in orders:
+            row = {k: v for k, v in order.items() if k in table.c}
+            row.update({name: value for name, value in extras.items() if name in table.c})
+            if store.dialect == "sqlite":
+                row = {k: (format(v, "f") if hasattr(v, "as_tuple") else v)
+                       for k, v in row.items()}
+            rows.append(row)
+        conn.execute(insert(table), rows)
+    store.dispose()
+
+
+@dataclass
+class DemoExchange:
+    simulator: Any
+    history: Any
+
+
+@pytest.fixture
+def demo_exchange(tmp_path, monkeypatch) -> Iterator[DemoExchange]:
+    """The demo history served by a real simulator, with the environment pointing at it and
+    a persistent Dagster home for the runs."""
+    from recon_assets.exchange.demo import demo_history
+    from recon_assets.exchange.simulator import Simulator
+
+    history = demo_history()
+    key_file = tmp_path / "sim-key.json"
+    with Simulator(history.fills, key_file) as simulator:
+        monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(key_file))
+        monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+        (tmp_path / "dagster_home").mkdir()
+        yield DemoExchange(simulator, history)

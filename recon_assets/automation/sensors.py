@@ -4,7 +4,6 @@ The cursor holds the last fingerprint acted on, so each change requests exactly 
 (the run key is the fingerprint too, so a retried tick cannot start a second run).
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = add("backfill", "Review and apply backfill requests (pending -> approved/rejected -> "
-                        "applied).", ("recon_assets.cli.backfill", "run_backfill"))
+                        "applied).", ("recon_assets.cli.reconcile", "run_backfill"))
     p.add_argument("action", choices=("list", "approve", "reject", "apply"))
     p.add_argument("ids", nargs="*", type=int, metavar="ID",
                    help="request ids (apply without ids applies every approved request)")

@@ -1,6 +1,5 @@
 """Asset ``exchange_fills``: the fills archive, pulled incrementally from the exchange."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

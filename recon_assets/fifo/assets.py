@@ -1,6 +1,5 @@
 """Assets ``fifo_allocations`` (a new immutable version) and ``unmatched_sells``."""
 
-from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Optional
@@ -9,7 +8,8 @@ import dagster as dg
 from sqlalchemy import select
 
 from recon_assets.fifo.review import unmatched_sells as review_frame
-from recon_assets.fifo.service import compute_version, load_version, resolve_version
+from recon_assets.fifo.service import compute_version, resolve_version
+from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import manual_review_queue
 from recon_assets.metadata import markdown_table
@@ -63,8 +63,9 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
                     ledger: LedgerResource) -> dg.MaterializeResult:
     store = ledger.get_store()
     info = resolve_version(store, config.version)
-    allocations, _ = load_version(store, info)
-    frame = review_frame(allocations)
+    with store.connect() as conn:
+        frame = review_frame(versions.read_allocations(conn, info.version,
+                                                       unmatched_sells_only=True))
     now = datetime.now(timezone.utc)
     with store.begin() as conn:
         queued = set(conn.execute(select(manual_review_queue.c.sell_order_id).where(

@@ -5,7 +5,6 @@ and reports each as its own check (``check_fifo_allocations_<rule>``). A version
 blocking checks all pass is marked validated, and so becomes immutable.
 """
 
-from __future__ import annotations
 
 from typing import Optional
 

@@ -1,6 +1,5 @@
 """Asset ``database_trades``: the bot's ``trade_records``, normalized, with its checks."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -147,13 +147,18 @@ def set_status(conn: Connection, version: int, status: str) -> None:
     ).values(status=status))
 
 
-def read_allocations(conn: Connection, version: int,
-                     symbols: Sequence[str] | None = None) -> pd.DataFrame:
-    """All rows of one version, exact, in insertion order."""
-    query = select(fifo_allocations).where(
-        fifo_allocations.c.allocation_version == version).order_by(fifo_allocations.c.id)
+def read_allocations(conn: Connection, version: int, symbols: Sequence[str] | None = None,
+                     *, unmatched_sells_only: bool = False) -> pd.DataFrame:
+    """Rows of one version, exact, in insertion order; with ``unmatched_sells_only`` just the
+    rows of sells that have an unmatched remainder (cheap on a large version)."""
+    table = fifo_allocations
+    query = select(table).where(table.c.allocation_version == version).order_by(table.c.id)
     if symbols:
-        query = query.where(fifo_allocations.c.symbol.in_(list(symbols)))
+        query = query.where(table.c.symbol.in_(list(symbols)))
+    if unmatched_sells_only:
+        query = query.where(table.c.sell_order_id.in_(
+            select(table.c.sell_order_id).where(table.c.allocation_version == version,
+                                                table.c.buy_order_id.is_(None))))
     rows = conn.execute(query).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows],
                          columns=[c.name for c in fifo_allocations.columns])

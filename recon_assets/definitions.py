@@ -1,0 +1,38 @@
+"""``defs``: everything Dagster loads (``workspace.yaml`` points here, and so does the CLI).
+
+Each domain keeps its own assets, checks and automation; this module only assembles them, with
+one set of resources. Settings are read here, once, for the schedules' cron and time zone.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from recon_assets.alerts.sensors import build_check_alert_sensor
+from recon_assets.automation.jobs import JOBS
+from recon_assets.automation.schedules import build_schedules
+from recon_assets.automation.sensors import ledger_change_sensor
+from recon_assets.exchange.assets import exchange_fills
+from recon_assets.exchange.resources import ExchangeResource
+from recon_assets.fifo.assets import fifo_allocations, unmatched_sells
+from recon_assets.fifo.checks import validate_fifo_allocations
+from recon_assets.ledger.assets import database_trades
+from recon_assets.ledger.resources import LedgerResource
+from recon_assets.reconcile.assets import missing_orders, reconciliation_report
+from recon_assets.settings import load_settings
+
+
+def build_definitions() -> dg.Definitions:
+    settings = load_settings()
+    return dg.Definitions(
+        assets=[exchange_fills, database_trades, fifo_allocations, unmatched_sells,
+                missing_orders, reconciliation_report],
+        asset_checks=[validate_fifo_allocations],
+        jobs=JOBS,
+        schedules=build_schedules(settings),
+        sensors=[ledger_change_sensor, build_check_alert_sensor()],
+        resources={"ledger": LedgerResource(), "exchange": ExchangeResource()},
+    )
+
+
+defs = build_definitions()
