@@ -1,0 +1,139 @@
+"""``allocate``: exact FIFO cost basis for a trades frame (SPEC section 3), vectorized.
+
+The work is split by what it needs to be fast and exact: :mod:`.ordering` sorts the orders and
+turns their Decimals into integers (:mod:`.scaled`), :mod:`.matching` pairs sells with buys
+per symbol on cumulative sizes, and :mod:`.amounts` computes the money of every piece at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from recon_assets.fifo.amounts import amount, difference_rounded
+from recon_assets.fifo.matching import match_fifo
+from recon_assets.fifo.ordering import Book, book_orders
+from recon_assets.fifo.scaled import decimal_series
+from recon_assets.money import EXACT
+from recon_assets.trades import normalize_trades
+
+#: Columns of :func:`allocate`'s result: ``fifo_allocations`` minus the version bookkeeping.
+ALLOCATION_COLUMNS = [
+    "sell_order_id", "buy_order_id", "symbol", "allocated_size", "buy_price", "sell_price",
+    "buy_fees_per_unit", "sell_fees_per_unit", "cost_basis_usd", "proceeds_usd",
+    "net_proceeds_usd", "pnl_usd", "buy_time", "sell_time", "notes",
+]
+_MONEY_PLACES = 8
+
+
+def allocate(trades: pd.DataFrame) -> pd.DataFrame:
+    """Allocate every sell to the oldest earlier buys of its symbol (SPEC section 3), exactly.
+
+    ``trades`` has the ``trade_records`` columns (money as Decimals, decimal strings or floats);
+    unusable rows raise :class:`recon_assets.errors.BadRowError` naming order id and field.
+    The result has one row per (sell, buy) match plus one ``UNMATCHED`` row per sell for what
+    no earlier buy covers beyond 1e-8, ordered by symbol, sell processing order, buy order.
+
+    Money, prices and sizes are ``pd.ArrowDtype(pa.decimal128(38, s))`` columns: exact, and
+    built from integers without creating a Python object per value (a million ``Decimal``
+    objects would cost more than the allocation). ``.tolist()`` gives ``Decimal`` values and
+    ``pd.NA`` where a value is missing (the buy side of an unmatched row). Money has 8 places;
+    prices and sizes keep every digit (the column's scale is the most places present). Ids,
+    symbol and notes are objects (``None`` when missing), times UTC.
+    """
+    frame = normalize_trades(trades).raise_if_bad("trades for FIFO")
+    if frame.empty:
+        return _empty()
+    book = book_orders(frame)
+    return _frame(book, _match(book))
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The result rows as positions in the book; ``buy == -1`` marks an unmatched row."""
+
+    sell: np.ndarray
+    buy: np.ndarray
+    size: np.ndarray  # in the symbol's size units: int64, or Python ints
+
+
+def _match(book: Book) -> _Rows:
+    sells, buys, sizes = [], [], []
+    for lo, hi in book.symbol_bounds:
+        matches = match_fifo(book.is_sell[lo:hi], book.size_units(lo, hi), book.dust(lo))
+        sell = np.concatenate([matches.sell, matches.unmatched_sell]) + lo
+        buy = np.concatenate([matches.buy + lo, np.full(len(matches.unmatched_sell), -1)])
+        keep = np.argsort(sell, kind="stable")  # an unmatched row follows its sell's matches
+        sells.append(sell[keep])
+        buys.append(buy[keep])
+        sizes.append(np.concatenate([matches.size, matches.unmatched_size])[keep])
+    return _Rows(np.concatenate(sells), np.concatenate(buys).astype(np.int64),
+                 np.concatenate(sizes))
+
+
+def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
+    n = len(rows.sell)
+    matched = rows.buy >= 0
+    every = np.ones(n, dtype=bool)
+    places = book.size_places[rows.sell]
+    sell_units = book.units[rows.sell]
+    sell_price = book.part("price", rows.sell)
+    proceeds = amount(rows.size, places, sell_price, None, sell_units, 1)
+    net = amount(rows.size, places, sell_price, book.part("fee", rows.sell), sell_units, -1)
+    at = np.flatnonzero(matched)
+    buy = rows.buy[at]
+    cost = amount(rows.size[at], places[at], book.part("price", buy), book.part("fee", buy),
+                  book.units[buy], 1)
+    pnl = difference_rounded(net.take(at), cost)
+    fee_per_unit = book.fees_per_unit().rounded()
+    columns = {
+        "sell_order_id": pd.Series(book.order_id[rows.sell], dtype=object),
+        "buy_order_id": pd.Series(np.where(matched, book.order_id[rows.buy], None),
+                                  dtype=object),
+        "symbol": pd.Series(book.symbol[rows.sell], dtype=object),
+        "allocated_size": decimal_series(rows.size, places, every),
+        "buy_price": book.decimals("price", rows.buy),
+        "sell_price": book.decimals("price", rows.sell),
+        "buy_fees_per_unit": decimal_series(fee_per_unit[np.where(matched, rows.buy, 0)],
+                                            _MONEY_PLACES, matched),
+        "sell_fees_per_unit": decimal_series(fee_per_unit[rows.sell], _MONEY_PLACES, every),
+        "cost_basis_usd": decimal_series(_spread(cost.rounded(), at, n), _MONEY_PLACES,
+                                         matched),
+        "proceeds_usd": decimal_series(proceeds.rounded(), _MONEY_PLACES, every),
+        "net_proceeds_usd": decimal_series(net.rounded(), _MONEY_PLACES, every),
+        "pnl_usd": decimal_series(_spread(pnl, at, n), _MONEY_PLACES, matched),
+        "buy_time": book.times(rows.buy),
+        "sell_time": book.times(rows.sell),
+        "notes": pd.Series(_notes(book, rows), dtype=object),
+    }
+    # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
+    return pd.concat([columns[c].rename(c) for c in ALLOCATION_COLUMNS], axis=1)
+
+
+def _spread(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    """``values`` placed at ``index`` of an n-row array (zeros elsewhere)."""
+    out = np.zeros(n, dtype=values.dtype)
+    out[index] = values
+    return out
+
+
+def _notes(book: Book, rows: _Rows) -> np.ndarray:
+    """``UNMATCHED: <remainder> of <sell size> not covered by earlier buys`` or None."""
+    notes = np.full(len(rows.sell), None, dtype=object)
+    for row in np.flatnonzero(rows.buy < 0):
+        sell = rows.sell[row]
+        remainder = Decimal(int(rows.size[row])).scaleb(-int(book.size_places[sell]),
+                                                        context=EXACT)
+        notes[row] = (f"UNMATCHED: {format(remainder.normalize(EXACT), 'f')} of "
+                      f"{format(book.size[sell], 'f')} not covered by earlier buys")
+    return notes
+
+
+def _empty() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ALLOCATION_COLUMNS})
+    for column in ("buy_time", "sell_time"):
+        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
+    return frame

@@ -1,0 +1,162 @@
+"""Exact money for many FIFO pieces at once: ``qty * (price +/- fee / size)``, rounded once.
+
+Every amount SPEC section 3 asks for has that shape (cost: buy price plus buy fee per unit;
+net proceeds: sell price minus sell fee per unit; proceeds: no fee; fee per unit: no price and
+a quantity of one). In units of 1e-8 it is the fraction ``N / D`` with
+
+    N = qty * (price * size * 10**(e - x) + sign * fee * 10**(e - y)),   D = 10**e * size,
+
+all integers (``x``, ``y`` say how far price and fee reach beyond 8 places, ``e`` is the
+largest of them and 0). ``N`` overflows int64, but int64 arithmetic is exact modulo 2**64, and
+a float estimate pins the quotient to within a unit or two, so ``N - q * D`` is small and
+exact: that gives the floor and the remainder, which is all half-even rounding needs. Rows
+outside those proven bounds are computed with Python ints (object arrays), exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recon_assets.fifo.scaled import MAX_PLACES, POW10, as_int64
+
+_PLACES = 8  # money is stored with 8 places
+_ABSENT = -99  # "x" or "y" of a missing price or fee: never the largest
+#: 10**k modulo 2**64 as int64, for the exponents ``e - x`` and ``e - y`` (up to 26).
+_POW10_WRAPPED = np.array([((10 ** k + 2 ** 63) % 2 ** 64) - 2 ** 63 for k in range(27)],
+                          dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Part:
+    """A price or fee per row: mantissas (int64, or Python ints) and their places."""
+
+    mantissa: np.ndarray
+    places: np.ndarray
+
+
+@dataclass(frozen=True)
+class Exact:
+    """``floor + remainder / denominator`` per row, in units of 1e-8.
+
+    Arrays are int64, or object arrays of Python ints when some row needed them.
+    """
+
+    floor: np.ndarray
+    remainder: np.ndarray
+    denominator: np.ndarray
+
+    def take(self, index: np.ndarray) -> Exact:
+        return Exact(self.floor[index], self.remainder[index], self.denominator[index])
+
+    def rounded(self) -> np.ndarray:
+        """Half-even rounding to whole units of 1e-8."""
+        twice = 2 * self.remainder
+        up = (twice > self.denominator) | ((twice == self.denominator) & (self.floor % 2 == 1))
+        return self.floor + up.astype(bool)
+
+
+def amount(qty: np.ndarray, size_places: np.ndarray, price: Part | None, fee: Part | None,
+           size: np.ndarray, fee_sign: int) -> Exact:
+    """``qty * (price + fee_sign * fee / size)`` in 1e-8 units, exactly.
+
+    ``qty`` and ``size`` are integers at ``size_places``; at least one of price and fee is
+    given. Rows the int64 path cannot prove are recomputed with Python ints.
+    """
+    x = price.places + size_places - _PLACES if price else np.full(len(qty), _ABSENT)
+    y = fee.places - _PLACES if fee else np.full(len(qty), _ABSENT)
+    e = np.maximum(np.maximum(x, y), 0)
+    exact = _amount_int64(qty, x, y, e, price, fee, size, fee_sign)
+    slow = np.flatnonzero(~exact[3])
+    if not len(slow):
+        return Exact(*exact[:3])
+    rows = _amount_ints(qty[slow], x[slow], y[slow], e[slow],
+                        price and Part(price.mantissa[slow], price.places[slow]),
+                        fee and Part(fee.mantissa[slow], fee.places[slow]),
+                        size[slow], fee_sign)
+    merged = []
+    for fast, exact_rows in zip(exact[:3], rows):
+        column = fast.astype(object)
+        column[slow] = exact_rows
+        merged.append(column)
+    return Exact(*merged)
+
+
+def _amount_int64(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
+                  price: Part | None, fee: Part | None, size: np.ndarray, fee_sign: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Floor, remainder, denominator and ``ok``: the rows proven exact in int64."""
+    qty, ok = as_int64(qty)
+    size, size_ok = as_int64(size)
+    ok &= size_ok & (e <= MAX_PLACES)
+    p, p_ok = as_int64(price.mantissa) if price else (np.zeros(len(qty), np.int64), ok)
+    f, f_ok = as_int64(fee.mantissa) if fee else (np.zeros(len(qty), np.int64), ok)
+    ok &= p_ok & f_ok
+    size_f = size.astype(float) if fee else np.ones(len(qty))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # Rows with size 0 or huge values give inf or nan here and fail ``ok``.
+        price_term = p.astype(float) * 10.0 ** -x
+        fee_term = f.astype(float) * 10.0 ** -y / size_f
+        estimate = qty.astype(float) * (price_term + fee_sign * fee_term)
+        magnitude = np.abs(qty.astype(float)) * (np.abs(price_term) + np.abs(fee_term))
+        ok &= (magnitude < 2.0 ** 50) & (10.0 ** e * size_f < 2.0 ** 60) & (size_f > 0)
+    e = np.where(ok, e, 0)
+    denominator = POW10[e] * (np.where(ok, size, 1) if fee else 1)
+    with np.errstate(over="ignore"):
+        inner = p * (size if fee else 1) * _wrapped(e - x) + fee_sign * f * _wrapped(e - y)
+        floor = np.floor(np.where(ok, estimate, 0.0)).astype(np.int64)
+        # Wraps modulo 2**64, but its true value is within a few denominators of 0.
+        remainder = qty * inner - floor * denominator
+    floor += remainder // denominator
+    return floor, remainder % denominator, denominator, ok
+
+
+def _wrapped(power: np.ndarray) -> np.ndarray:
+    return _POW10_WRAPPED[np.clip(power, 0, len(_POW10_WRAPPED) - 1)]
+
+
+def _amount_ints(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
+                 price: Part | None, fee: Part | None, size: np.ndarray, fee_sign: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same fraction with Python ints: no bounds, no estimate."""
+    ten = np.array(10, dtype=object)
+    qty, size = qty.astype(object), size.astype(object)
+    inner = np.zeros(len(qty), dtype=object)
+    if price:
+        inner = inner + price.mantissa.astype(object) * (size if fee else 1) * ten ** (e - x)
+    if fee:
+        inner = inner + fee_sign * fee.mantissa.astype(object) * ten ** (e - y)
+    denominator = ten ** e * (size if fee else 1)
+    numerator = qty * inner
+    return numerator // denominator, numerator % denominator, denominator
+
+
+def difference_rounded(a: Exact, b: Exact) -> np.ndarray:
+    """Half-even rounding of ``a - b``, exactly (the difference, not of rounded values).
+
+    ``a - b = (floor_a - floor_b) + f`` with ``f`` in (-1, 1). A float settles ``f`` against
+    +-1/2 except near it; those rows, and rows already in Python ints, compare exactly.
+    """
+    base = a.floor - b.floor
+    if a.floor.dtype == np.int64 and b.floor.dtype == np.int64:
+        frac = a.remainder / a.denominator - b.remainder / b.denominator
+        step = np.where(frac > 0.5, 1, np.where(frac < -0.5, -1, 0))
+        near = np.flatnonzero(np.abs(np.abs(frac) - 0.5) < 1e-9)
+    else:
+        step, near = np.zeros(len(base), dtype=np.int64), np.arange(len(base))
+    if len(near):
+        step[near] = _exact_step(*(np.asarray(v[near], dtype=object) for v in (
+            a.remainder, a.denominator, b.remainder, b.denominator, base)))
+    return base + step
+
+
+def _exact_step(a_rem: np.ndarray, a_den: np.ndarray, b_rem: np.ndarray, b_den: np.ndarray,
+                base: np.ndarray) -> np.ndarray:
+    """-1, 0 or 1: how ``base + a_rem/a_den - b_rem/b_den`` rounds half-even, in Python ints."""
+    twice = 2 * (a_rem * b_den - b_rem * a_den)
+    whole = a_den * b_den
+    odd = (base % 2 == 1).astype(bool)
+    up = ((twice > whole) | ((twice == whole) & odd)).astype(bool)
+    down = ((twice < -whole) | ((twice == -whole) & odd)).astype(bool)
+    return up.astype(np.int64) - down.astype(np.int64)

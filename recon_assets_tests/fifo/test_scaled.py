@@ -1,0 +1,65 @@
+"""Decimals to scaled integers and back: exact for every size of value, fast path or not."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon_assets.fifo.scaled import decimal_series, mul_128, scale_decimals
+from recon_assets.money import EXACT
+
+_DECIMALS = st.builds(lambda digits, exponent, sign: Decimal((sign, digits, exponent)),
+                      st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
+                      st.integers(-30, 6), st.integers(0, 1))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_DECIMALS, min_size=1, max_size=30))
+def test_scale_decimals_is_exact(values: list[Decimal]) -> None:
+    scaled = scale_decimals(np.array(values, dtype=object))
+    for value, mantissa, places in zip(values, scaled.mantissa, scaled.places):
+        assert places >= 0
+        assert Decimal(int(mantissa)).scaleb(-int(places), context=EXACT) == value
+    if scaled.mantissa.dtype == np.int64:  # the fast path strips trailing zeros
+        assert all(m % 10 or k == 0 for m, k in zip(scaled.mantissa, scaled.places))
+
+
+def test_common_values_stay_int64_with_their_own_places() -> None:
+    scaled = scale_decimals(np.array([Decimal("268.1"), Decimal("0.00000001"), Decimal("-7.250"),
+                                      Decimal(0), Decimal("1E+3")], dtype=object))
+    assert scaled.mantissa.dtype == np.int64
+    assert scaled.mantissa.tolist() == [2681, 1, -725, 0, 1000]
+    assert scaled.places.tolist() == [1, 8, 2, 0, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2 ** 62 + 1, 2 ** 62 - 1), st.integers(0, 18),
+                          st.booleans()), min_size=1, max_size=20))
+def test_decimal_series_round_trips(rows: list[tuple[int, int, bool]]) -> None:
+    mantissa = np.array([r[0] for r in rows], dtype=np.int64)
+    places = np.array([r[1] for r in rows], dtype=np.int64)
+    valid = np.array([r[2] for r in rows], dtype=bool)
+    got = decimal_series(mantissa, places, valid).tolist()
+    for (m, k, ok), value in zip(rows, got):
+        assert value == Decimal(m).scaleb(-k, context=EXACT) if ok else value is pd.NA
+
+
+def test_decimal_series_takes_python_ints_too() -> None:
+    mantissa = np.array([10 ** 30 + 1, 5, -3], dtype=object)
+    got = decimal_series(mantissa, np.array([2, 40, 0]), np.array([True, True, False])).tolist()
+    assert got[:2] == [Decimal(10 ** 30 + 1).scaleb(-2, context=EXACT), Decimal("5E-40")]
+    assert got[2] is None or got[2] is pd.NA
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-2 ** 63 + 1, 2 ** 63 - 1), st.integers(0, 2 ** 63 - 1)),
+                min_size=1, max_size=20))
+def test_mul_128_is_the_exact_product(pairs: list[tuple[int, int]]) -> None:
+    low, high = mul_128(np.array([p[0] for p in pairs], dtype=np.int64),
+                        np.array([p[1] for p in pairs], dtype=np.int64))
+    for (a, b), lo, hi in zip(pairs, low.tolist(), high.tolist()):
+        assert hi * 2 ** 64 + (lo % 2 ** 64) == a * b
