@@ -14,7 +14,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import pandas as pd
@@ -108,7 +108,6 @@ class Totals:
     short_gain: Decimal = _ZERO
     long_gain: Decimal = _ZERO
     unmatched: int = 0
-    unmatched_proceeds: Decimal = _ZERO
 
     @property
     def gain(self) -> Decimal:
@@ -133,18 +132,13 @@ class ExportTotals:
                 t.long_gain = EXACT.add(t.long_gain, gain)
             else:
                 t.short_gain = EXACT.add(t.short_gain, gain)
-        for sold, symbol, proceeds in zip(unmatched["Date Sold"], unmatched["Symbol"],
-                                          unmatched["Proceeds"]):
-            t = self.by_key.setdefault((sold.year, symbol), Totals())
-            t.unmatched += 1
-            t.unmatched_proceeds = EXACT.add(t.unmatched_proceeds, proceeds)
+        for sold, symbol in zip(unmatched["Date Sold"], unmatched["Symbol"]):
+            self.by_key.setdefault((sold.year, symbol), Totals()).unmatched += 1
 
     @property
     def gain(self) -> Decimal:
-        total = _ZERO
-        for t in self.by_key.values():
-            total = EXACT.add(total, t.gain)
-        return total
+        with localcontext(EXACT):
+            return sum((t.gain for t in self.by_key.values()), _ZERO)
 
     def lines(self) -> list[str]:
         """A plain-text table: one line per year and symbol, then the total."""
@@ -178,11 +172,29 @@ def _cell(value: Any) -> str:
     return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
 
 
-class CsvSink:
-    """A CSV file written row by row; it appears under its name only when complete."""
+class _PartialFile:
+    """A file written under ``<path>.partial`` and renamed when complete, removed on abort,
+    so a failed export never leaves a file that looks finished."""
+
+    def __init__(self, path: str):
+        self.path, self._partial = path, f"{path}.partial"
+
+    def _finish(self) -> None: ...
+
+    def close(self) -> None:
+        self._finish()
+        os.replace(self._partial, self.path)
+
+    def abort(self) -> None:
+        self._finish()
+        os.remove(self._partial)
+
+
+class CsvSink(_PartialFile):
+    """A CSV file written chunk by chunk: decimals as plain text, dates ISO."""
 
     def __init__(self, path: str, columns: Sequence[str]):
-        self.path, self._partial = path, f"{path}.partial"
+        super().__init__(path)
         self._file = open(self._partial, "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file)
         self._csv.writerow(columns)
@@ -190,20 +202,16 @@ class CsvSink:
     def write(self, frame: pd.DataFrame) -> None:
         self._csv.writerows([_cell(v) for v in row] for row in frame.itertuples(index=False))
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         self._file.close()
-        os.replace(self._partial, self.path)
-
-    def abort(self) -> None:
-        self._file.close()
-        os.remove(self._partial)
 
 
-class ParquetSink:
-    """A Parquet file, one row group per chunk, exact decimals; complete or absent."""
+class ParquetSink(_PartialFile):
+    """A Parquet file, one row group per chunk, exact decimals."""
 
     def __init__(self, path: str, schema: pa.Schema = TAX_SCHEMA):
-        self.path, self._partial, self._schema = path, f"{path}.partial", schema
+        super().__init__(path)
+        self._schema = schema
         self._writer = pq.ParquetWriter(self._partial, schema)
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -213,13 +221,8 @@ class ParquetSink:
             raise ExportError(f"cannot write {self.path}: {exc}") from None
         self._writer.write_table(table)
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         self._writer.close()
-        os.replace(self._partial, self.path)
-
-    def abort(self) -> None:
-        self._writer.close()
-        os.remove(self._partial)
 
 
 def export_chunks(chunks: Iterable[pd.DataFrame], gains: Sink, unmatched: Sink) -> ExportTotals:

@@ -1,0 +1,164 @@
+"""``diff-versions``, ``export`` and ``inventory``: looking back at FIFO versions.
+
+``diff-versions`` materializes the ``fifo_version_diff`` asset through ``version_diff_job``
+(so the comparison and its check show in the UI like every other run). ``export`` and
+``inventory`` are read-only reports on one stored version: like ``backfill list`` they read
+the ledger directly and change no asset. Dagster is imported only by ``diff-versions``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable
+
+from recon_assets.errors import EXIT_CLEAN, ConfigError
+
+AddCommand = Callable[..., argparse.ArgumentParser]
+
+
+def add_history_commands(add: AddCommand) -> None:
+    """Define the three commands with parser.py's ``add(name, help, (module, fn))`` helper."""
+    p = add("diff-versions", "Compare two FIFO versions: PnL per symbol, the sells whose "
+                             "allocations changed, and the orders that changed them.",
+            ("recon_assets.cli.history", "run_diff_versions"))
+    p.add_argument("old", type=int, nargs="?", metavar="A",
+                   help="the older version (default: the one before B)")
+    p.add_argument("new", type=int, nargs="?", metavar="B", help="the newer version "
+                                                                 "(default: the latest)")
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="only warnings and errors from the Dagster run on stderr")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="every Dagster event on stderr (debug level)")
+
+    p = add("export", "Write a version's realized gains for tax tools (Form 8949 columns), "
+                      "unmatched sells to a separate file, and print totals per year and "
+                      "symbol.", ("recon_assets.cli.history", "run_export"))
+    p.add_argument("--version", type=int, required=True, help="the FIFO version to export")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                   help="file format of the gains file (default: csv)")
+    p.add_argument("--year", type=int, help="only sales in this calendar year (UTC)")
+    _symbols(p)
+    p.add_argument("--output", metavar="PATH", help="gains file (default: "
+                   "capital_gains_vN[_YEAR].FORMAT); unmatched sells go to "
+                   "PATH-without-suffix.unmatched.csv")
+
+    p = add("inventory", "Open lots per symbol as of a time: remaining size and cost basis "
+                         "of every buy a FIFO version has not fully allocated.",
+            ("recon_assets.cli.history", "run_inventory"))
+    p.add_argument("--at", metavar="TIME",
+                   help="ISO time, naive = UTC (default: after the last order)")
+    p.add_argument("--version", type=int, help="the FIFO version (default: the latest)")
+    _symbols(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
+
+
+def _symbols(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--symbol", dest="symbols", action="append", default=[], metavar="S",
+                   help="limit to this product, e.g. BTC-USD (repeatable)")
+
+
+def run_diff_versions(args: argparse.Namespace) -> int:
+    from recon_assets.cli.runner import log_level, run_job
+
+    outcome = run_job("version_diff_job",
+                      {"fifo_version_diff": {"old": args.old, "new": args.new}},
+                      level="WARNING" if args.json else log_level(args))
+    meta = outcome.metadata("fifo_version_diff")
+    if args.json:
+        print(json.dumps(meta["diff"]))
+    else:
+        print(meta["summary"])
+        for check in outcome.checks:
+            if not check.passed:
+                reasons = getattr(check.metadata.get("reasons"), "value", None) or []
+                print(f"WARN  {check.check_name}: " + "; ".join(reasons))
+    return EXIT_CLEAN
+
+
+def default_output(version: int, year: int | None, fmt: str) -> str:
+    return f"capital_gains_v{version}{f'_{year}' if year else ''}.{fmt}"
+
+
+def unmatched_path(output: str) -> str:
+    """``gains.csv`` -> ``gains.unmatched.csv`` (always CSV: it is for review, not tax tools)."""
+    root, ext = os.path.splitext(output)
+    return f"{root if ext else output}.unmatched.csv"
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from recon_assets.cli.runner import prepare
+    from recon_assets.fifo import export
+    from recon_assets.fifo.service import resolve_version
+    from recon_assets.ledger.resources import shared_store
+
+    store = shared_store(prepare().database_url)
+    info = resolve_version(store, args.version)
+    output = args.output or default_output(info.version, args.year, args.format)
+    review = unmatched_path(output)
+    with store.connect() as conn:
+        totals = export.write_export(export.iter_allocation_chunks(
+            conn, info.version, symbols=args.symbols, year=args.year), output, args.format,
+            review)
+    if info.status != "validated":
+        print(f"recon-assets: warning: version {info.version} is {info.status}, not "
+              "validated", file=sys.stderr)
+    print(f"FIFO version {info.version} -> {output} ({args.format}); unmatched sells -> "
+          f"{review}")
+    print("\n".join(totals.lines()))
+    if any(t.unmatched for t in totals.by_key.values()):
+        print(f"recon-assets: warning: unmatched sells have no cost basis and are not in "
+              f"{output}: see {review}", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def _parse_time(text: str | None) -> Any:
+    """``--at`` as a UTC Timestamp (naive = UTC); a usage error when unreadable."""
+    import pandas as pd
+
+    if not text:
+        return None
+    try:
+        at = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"--at: not a time: {text!r}") from None
+    return at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+
+
+def run_inventory(args: argparse.Namespace) -> int:
+    from recon_assets.cli.runner import prepare
+    from recon_assets.fifo.inventory import inventory, inventory_totals
+    from recon_assets.fifo.service import load_version, resolve_version
+    from recon_assets.ledger.resources import shared_store
+    from recon_assets.metadata import jsonable
+    from recon_assets.money import decimal_str
+
+    at = _parse_time(args.at)
+    store = shared_store(prepare().database_url)
+    info = resolve_version(store, args.version)
+    allocations, trades = load_version(store, info)
+    if args.symbols:
+        trades = trades[trades["symbol"].isin(args.symbols)]
+    if info.ledger_fingerprint and str(store.fingerprint()) != info.ledger_fingerprint:
+        print(f"recon-assets: warning: the ledger changed since version {info.version} was "
+              "computed; orders added since show as unallocated", file=sys.stderr)
+    lots = inventory(trades, allocations, at)
+    totals = inventory_totals(lots)
+    if args.json:
+        print(json.dumps({"version": info.version, "at": at.isoformat() if at else None,
+                          "symbols": jsonable(totals.to_dict("records")),
+                          "lots": jsonable(lots.to_dict("records"))}))
+        return EXIT_CLEAN
+    when = f"at {at.isoformat()}" if at is not None else "after the last order"
+    print(f"Inventory of FIFO version {info.version} {when}: {len(lots)} open lots")
+    for row in totals.itertuples(index=False):
+        print(f"  {row.symbol}: {row.lots} lots, {decimal_str(row.remaining_size)} held, "
+              f"cost basis {decimal_str(row.remaining_cost_basis_usd)} USD")
+    for row in lots.itertuples(index=False):
+        print(f"    {row.symbol} {row.buy_order_id} {row.buy_time.isoformat()} "
+              f"{decimal_str(row.remaining_size)} of {decimal_str(row.size)} @ "
+              f"{decimal_str(row.price)} -> {decimal_str(row.remaining_cost_basis_usd)} USD")
+    return EXIT_CLEAN
