@@ -16,7 +16,7 @@ import pandas as pd
 from recon_assets.fifo.amounts import amount, difference_rounded
 from recon_assets.fifo.matching import match_fifo
 from recon_assets.fifo.ordering import Book, book_orders
-from recon_assets.fifo.scaled import decimal_series
+from recon_assets.fifo.scaled import decimal_series, spread
 from recon_assets.money import EXACT
 from recon_assets.trades import normalize_trades
 
@@ -100,24 +100,17 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
         "buy_fees_per_unit": decimal_series(fee_per_unit[np.where(matched, rows.buy, 0)],
                                             _MONEY_PLACES, matched),
         "sell_fees_per_unit": decimal_series(fee_per_unit[rows.sell], _MONEY_PLACES, every),
-        "cost_basis_usd": decimal_series(_spread(cost.rounded(), at, n), _MONEY_PLACES,
+        "cost_basis_usd": decimal_series(spread(cost.rounded(), at, n), _MONEY_PLACES,
                                          matched),
         "proceeds_usd": decimal_series(proceeds.rounded(), _MONEY_PLACES, every),
         "net_proceeds_usd": decimal_series(net.rounded(), _MONEY_PLACES, every),
-        "pnl_usd": decimal_series(_spread(pnl, at, n), _MONEY_PLACES, matched),
+        "pnl_usd": decimal_series(spread(pnl, at, n), _MONEY_PLACES, matched),
         "buy_time": book.times(rows.buy),
         "sell_time": book.times(rows.sell),
         "notes": pd.Series(_notes(book, rows), dtype=object),
     }
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
     return pd.concat([columns[c].rename(c) for c in ALLOCATION_COLUMNS], axis=1)
-
-
-def _spread(values: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    """``values`` placed at ``index`` of an n-row array (zeros elsewhere)."""
-    out = np.zeros(n, dtype=values.dtype)
-    out[index] = values
-    return out
 
 
 def _notes(book: Book, rows: _Rows) -> np.ndarray:

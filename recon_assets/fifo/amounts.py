@@ -19,21 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recon_assets.fifo.scaled import MAX_PLACES, POW10, as_int64
+from recon_assets.fifo.scaled import MAX_PLACES, POW10, Scaled, as_int64, powers_of_ten
 
 _PLACES = 8  # money is stored with 8 places
 _ABSENT = -99  # "x" or "y" of a missing price or fee: never the largest
 #: 10**k modulo 2**64 as int64, for the exponents ``e - x`` and ``e - y`` (up to 26).
 _POW10_WRAPPED = np.array([((10 ** k + 2 ** 63) % 2 ** 64) - 2 ** 63 for k in range(27)],
                           dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class Part:
-    """A price or fee per row: mantissas (int64, or Python ints) and their places."""
-
-    mantissa: np.ndarray
-    places: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -57,7 +49,7 @@ class Exact:
         return self.floor + up.astype(bool)
 
 
-def amount(qty: np.ndarray, size_places: np.ndarray, price: Part | None, fee: Part | None,
+def amount(qty: np.ndarray, size_places: np.ndarray, price: Scaled | None, fee: Scaled | None,
            size: np.ndarray, fee_sign: int) -> Exact:
     """``qty * (price + fee_sign * fee / size)`` in 1e-8 units, exactly.
 
@@ -72,8 +64,8 @@ def amount(qty: np.ndarray, size_places: np.ndarray, price: Part | None, fee: Pa
     if not len(slow):
         return Exact(*exact[:3])
     rows = _amount_ints(qty[slow], x[slow], y[slow], e[slow],
-                        price and Part(price.mantissa[slow], price.places[slow]),
-                        fee and Part(fee.mantissa[slow], fee.places[slow]),
+                        price and price.take(slow),
+                        fee and fee.take(slow),
                         size[slow], fee_sign)
     merged = []
     for fast, exact_rows in zip(exact[:3], rows):
@@ -83,8 +75,15 @@ def amount(qty: np.ndarray, size_places: np.ndarray, price: Part | None, fee: Pa
     return Exact(*merged)
 
 
+def fee_per_unit(fee: Scaled, size: np.ndarray, size_places: np.ndarray) -> Exact:
+    """``fee / size`` in 1e-8 units: the fee part of the amount of one unit."""
+    one_unit = (POW10[size_places] if size_places.max(initial=0) <= MAX_PLACES
+                else powers_of_ten(size_places))
+    return amount(one_unit, size_places, None, fee, size, 1)
+
+
 def _amount_int64(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
-                  price: Part | None, fee: Part | None, size: np.ndarray, fee_sign: int
+                  price: Scaled | None, fee: Scaled | None, size: np.ndarray, fee_sign: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Floor, remainder, denominator and ``ok``: the rows proven exact in int64."""
     qty, ok = as_int64(qty)
@@ -117,7 +116,7 @@ def _wrapped(power: np.ndarray) -> np.ndarray:
 
 
 def _amount_ints(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
-                 price: Part | None, fee: Part | None, size: np.ndarray, fee_sign: int
+                 price: Scaled | None, fee: Scaled | None, size: np.ndarray, fee_sign: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The same fraction with Python ints: no bounds, no estimate."""
     ten = np.array(10, dtype=object)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recon_assets.fifo.amounts import Exact, Part, amount
-from recon_assets.fifo.scaled import (MAX_PLACES, POW10, Scaled, as_int64, decimal_series,
-                                      powers_of_ten, scale_decimals, to_places)
+from recon_assets.fifo.amounts import Exact, fee_per_unit
+from recon_assets.fifo.scaled import (Scaled, as_int64, decimal_series, scale_decimals,
+                                      to_places)
 
 _DUST_PLACES = 8  # DUST = 1e-8
 
@@ -47,9 +47,8 @@ class Book:
         places = int(self.size_places[lo])
         return 10 ** (places - _DUST_PLACES) if places >= _DUST_PLACES else 0
 
-    def part(self, name: str, index: np.ndarray) -> Part:
-        scaled = self.scaled[name]
-        return Part(scaled.mantissa[index], scaled.places[index])
+    def part(self, name: str, index: np.ndarray) -> Scaled:
+        return self.scaled[name].take(index)
 
     def decimals(self, name: str, index: np.ndarray) -> pd.Series:
         """Exact copies of a price or fee column at ``index`` (-1 gives a missing value)."""
@@ -61,11 +60,8 @@ class Book:
         return pd.Series(self.order_time.take(index, allow_fill=True))
 
     def fees_per_unit(self) -> Exact:
-        """Each order's fee / size in 1e-8 units (a quantity of one unit)."""
-        places = self.size_places
-        one_unit = (POW10[places] if places.max(initial=0) <= MAX_PLACES
-                    else powers_of_ten(places))
-        return amount(one_unit, places, None, self.part("fee", slice(None)), self.units, 1)
+        """Each order's fee / size in 1e-8 units."""
+        return fee_per_unit(self.scaled["fee"], self.units, self.size_places)
 
 
 def book_orders(frame: pd.DataFrame) -> Book:
@@ -78,7 +74,7 @@ def book_orders(frame: pd.DataFrame) -> Book:
     is_sell = (frame["side"] == "sell").to_numpy()
     order = _processing_order(codes, pd.DatetimeIndex(frame["order_time"]).asi8, is_sell,
                               frame["order_id"].to_numpy(dtype=object))
-    scaled = {name: _permuted(scale_decimals(frame[column].to_numpy(dtype=object)), order)
+    scaled = {name: scale_decimals(frame[column].to_numpy(dtype=object)).take(order)
               for name, column in (("price", "price"), ("fee", "total_fees_usd"),
                                    ("size", "size"))}
     codes = codes[order]
@@ -91,10 +87,6 @@ def book_orders(frame: pd.DataFrame) -> Book:
                 frame["order_time"].array.take(order),
                 frame["size"].to_numpy(dtype=object)[order], scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places))
-
-
-def _permuted(scaled: Scaled, order: np.ndarray) -> Scaled:
-    return Scaled(scaled.mantissa[order], scaled.places[order])
 
 
 def _processing_order(codes: np.ndarray, times: np.ndarray, is_sell: np.ndarray,

@@ -1,0 +1,106 @@
+"""Allocations next to the ledger orders they name, with exact integer columns.
+
+Validation reads allocations straight from ``allocate`` (pyarrow decimals, ``pd.NA``) or back
+from the database (``Decimal`` objects, ``None``; NaN from some drivers), and sums or compares
+them per sell, per buy and per symbol. Doing that on scaled integers keeps it exact and
+vectorized, like the allocation itself.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from recon_assets.fifo.scaled import Scaled, scale_arrow, scale_decimals, to_places
+from recon_assets.money import EXACT, to_decimal
+
+
+def exact(series: pd.Series) -> tuple[Scaled, np.ndarray]:
+    """A money or size column's exact values (0 where missing), and where they are present.
+
+    Raises :class:`recon_assets.money.NotADecimal` on a value that is not a number.
+    """
+    present = series.notna().to_numpy()
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(
+            series.dtype.pyarrow_dtype):
+        return scale_arrow(pa.array(series.array)), present
+    values = series.to_numpy(dtype=object).copy()
+    values[~present] = Decimal(0)
+    if pd.api.types.infer_dtype(values, skipna=False) != "decimal":
+        values = np.array([to_decimal(v) for v in values], dtype=object)
+    return scale_decimals(values), present
+
+
+def ids(series: pd.Series) -> np.ndarray:
+    """Order ids as text, None where missing (None, NaN or NA)."""
+    return np.where(series.notna().to_numpy(), series.astype(object).to_numpy(), None)
+
+
+def at_places(scaled: Scaled, places: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values as integers at ``places`` (int64 or Python ints), and which rows fit that.
+
+    A value with more places than asked is not representable there; it reads 0 and ``False``.
+    """
+    places = np.broadcast_to(np.asarray(places, dtype=np.int64), scaled.places.shape)
+    fits = scaled.places <= places
+    mantissa = np.where(fits, scaled.mantissa, 0)
+    if scaled.mantissa.dtype == np.int64:
+        mantissa = mantissa.astype(np.int64)
+    return to_places(Scaled(mantissa, np.where(fits, scaled.places, places)), places), fits
+
+
+def common_places(*parts: tuple[Scaled, np.ndarray]) -> int:
+    """The most places among the present values of several columns."""
+    return max((int(s.places[p].max()) for s, p in parts if p.any()), default=0)
+
+
+def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
+    """Exact sums of ``values`` per code in ``0..groups-1`` (code -1: left out)."""
+    keep = codes >= 0
+    codes, values = codes[keep], values[keep]
+    if values.dtype == np.int64 and np.abs(values.astype(float)).sum() >= 2.0 ** 62:
+        values = values.astype(object)
+    sums = np.zeros(groups, dtype=values.dtype)
+    if len(codes):
+        order = np.argsort(codes)
+        starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
+        sums[codes[order][starts]] = np.add.reduceat(values[order], starts)
+    return sums
+
+
+def text(units: object, places: int) -> str:
+    """An integer at ``places`` as a plain decimal string, for messages."""
+    return format(Decimal(int(units)).scaleb(-int(places), context=EXACT), "f")
+
+
+class AllocationView:
+    """The allocation rows and, per row, the ledger rows of its sell and buy (-1: none)."""
+
+    def __init__(self, allocations: pd.DataFrame, ledger: pd.DataFrame):
+        self.frame, self.ledger, self.n = allocations, ledger, len(allocations)
+        self.sell_id = ids(allocations["sell_order_id"])
+        self.buy_id = ids(allocations["buy_order_id"])
+        self.matched = np.not_equal(self.buy_id, None)
+        index = pd.Index(ledger["order_id"].to_numpy(dtype=object), dtype=object)
+        self.sell_at = index.get_indexer(self.sell_id)
+        self.buy_at = np.where(self.matched, index.get_indexer(self.buy_id), -1)
+        self.size, self.size_present = exact(allocations["allocated_size"])
+        self.ledger_price, self.ledger_fee, self.ledger_size = (
+            exact(ledger[c])[0] for c in ("price", "total_fees_usd", "size"))
+        self._columns: dict[str, tuple[Scaled, np.ndarray]] = {}
+
+    def column(self, name: str) -> tuple[Scaled, np.ndarray]:
+        """An allocation money column, exact, and where it is present (read once)."""
+        if name not in self._columns:
+            self._columns[name] = exact(self.frame[name])
+        return self._columns[name]
+
+    def failing(self, rows: np.ndarray, details: list[str]) -> list[dict[str, Any]]:
+        """Failing allocation rows as dicts, each with what is wrong."""
+        return [{"sell_order_id": self.sell_id[i], "buy_order_id": self.buy_id[i],
+                 "symbol": self.frame["symbol"].iat[i], "detail": d}
+                for i, d in zip(rows, details)]
