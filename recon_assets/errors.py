@@ -61,3 +61,22 @@ class VersionError(ReconError):
     """A FIFO version request conflicts with what is stored (exists, immutable, missing)."""
 
     exit_code = EXIT_USAGE
+
+
+class RunFailedError(ReconError):
+    """A Dagster run failed; carries the underlying error's message and exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def error_classes() -> dict[str, type[ReconError]]:
+    """Every ReconError subclass by name, to recognize our errors in a failed run's record."""
+    found: dict[str, type[ReconError]] = {}
+    todo: list[type[ReconError]] = [ReconError]
+    while todo:
+        cls = todo.pop()
+        found[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    return found

@@ -2,6 +2,7 @@
 PostgreSQL), real simulator through the real SDK, real Dagster runs in a persistent home."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -47,9 +48,9 @@ def test_fifo_reconcile_backfill_loop(loop_ledger, demo_exchange, capsys):
     assert set(missing) <= set(history.missing_buy_ids) | set(history.missing_sell_ids)
     truth = {o["order_id"]: o for o in history.orders}
     for order_id, order in missing.items():
-        assert order["size"] == format(truth[order_id]["size"], "f")
-        assert order["price"] == format(truth[order_id]["price"], "f")
-        assert order["fee"] == format(truth[order_id]["total_fees_usd"], "f")
+        assert Decimal(order["size"]) == truth[order_id]["size"]
+        assert Decimal(order["price"]) == truth[order_id]["price"]
+        assert Decimal(order["fee"]) == truth[order_id]["total_fees_usd"]
 
     assert main(["reconcile", "--tier", "3", "--auto-backfill", "-q"]) == 1
     out = capsys.readouterr().out
@@ -79,7 +80,7 @@ def test_validate_fails_on_damaged_rows(loop_ledger, demo_exchange, capsys):
         size = conn.execute(text("SELECT allocated_size FROM fifo_allocations WHERE id = :i"),
                             {"i": row_id}).scalar()
         conn.execute(text("UPDATE fifo_allocations SET allocated_size = :s WHERE id = :i"),
-                     {"s": str(size * 2) if store.dialect == "sqlite" else size * 2,
+                     {"s": str(Decimal(str(size)) * 2) if store.dialect == "sqlite" else size * 2,
                       "i": row_id})
     assert main(["validate", "--version", "1", "--json", "-q"]) == 1
     report = _json(capsys)

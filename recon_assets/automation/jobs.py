@@ -10,8 +10,10 @@ sync_job = dg.define_asset_job(
 
 fifo_job = dg.define_asset_job(
     "fifo_job",
-    selection=dg.AssetSelection.assets("database_trades", "fifo_allocations", "unmatched_sells"),
-    description="Compute a new FIFO version, validate it, and queue its unmatched sells.")
+    selection=dg.AssetSelection.assets("database_trades", "fifo_allocations", "unmatched_sells",
+                                       "fifo_version_diff"),
+    description="Compute a new FIFO version, validate it, queue its unmatched sells, and "
+                "compare it with the version before.")
 
 validate_job = dg.define_asset_job(
     "validate_job", selection=dg.AssetSelection.checks_for_assets("fifo_allocations"),
@@ -30,4 +32,9 @@ weekly_reconciliation_job = dg.define_asset_job(
         "missing_orders", "reconciliation_report"),
     description="Weekly: sync, FIFO for the latest ledger if it changed, tier 2, and checks.")
 
-JOBS = [sync_job, fifo_job, validate_job, reconcile_job, weekly_reconciliation_job]
+version_diff_job = dg.define_asset_job(
+    "version_diff_job", selection=dg.AssetSelection.assets("fifo_version_diff"),
+    description="Compare two FIFO versions (default: the latest and the one before it).")
+
+JOBS = [sync_job, fifo_job, validate_job, reconcile_job, weekly_reconciliation_job,
+        version_diff_job]

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who decides (default: $USER)")
     p.add_argument("--json", action="store_true", help="with list: print one JSON object")
 
+    from recon_assets.cli.history import add_history_commands
+
+    add_history_commands(add)
+
     p = add("simulator", "Serve a Coinbase Advanced Trade simulator over HTTP (SPEC section 6).",
             ("recon_assets.exchange.simulator.cli", "run_simulator"))
     from recon_assets.exchange.simulator.cli import add_simulator_arguments

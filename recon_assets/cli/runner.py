@@ -11,8 +11,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from recon_assets.errors import ReconError
+from recon_assets.errors import RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
+
+
+DEFAULT_INSTANCE_YAML = """\
+# Dagster instance created by recon-assets for the CLI: runs, events and schedules are stored
+# in SQLite files in this folder. For production use deploy/dagster.yaml (PostgreSQL).
+telemetry:
+  enabled: false
+"""
 
 
 @dataclass
@@ -33,6 +41,10 @@ def prepare(settings: Settings | None = None) -> Settings:
     settings = settings or load_settings()
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+        instance_yaml = settings.dagster_home / "dagster.yaml"
+        if not instance_yaml.exists():  # our default home: local storage, no telemetry
+            settings.dagster_home.mkdir(parents=True, exist_ok=True)
+            instance_yaml.write_text(DEFAULT_INSTANCE_YAML, encoding="utf-8")
     os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
     return settings
 
@@ -51,22 +63,45 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     from recon_assets.definitions import defs
 
     prepare()
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
     with dg.DagsterInstance.get() as instance:
-        try:
-            result = job.execute_in_process(run_config=run_config, instance=instance,
-                                            tags={"recon-assets/cli": job_name, **(tags or {})})
-        except dg.DagsterUserCodeExecutionError as exc:
-            if isinstance(exc.user_exception, ReconError):
-                raise exc.user_exception from None
-            raise
+        result = job.execute_in_process(run_config=run_config, instance=instance,
+                                        raise_on_error=False,
+                                        tags={"recon-assets/cli": job_name, **(tags or {})})
+    if not result.success:
+        _raise_failure(result)
     materializations = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
+        mat = event.materialization
         materializations[mat.asset_key.to_user_string()] = {
             k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     return JobOutcome(run_id=result.run_id, materializations=materializations,
                       checks=list(result.get_asset_check_evaluations()))
+
+
+def _raise_failure(result: Any) -> None:
+    """Turn a failed run into one clear error; failed blocking checks are findings, not this.
+
+    Our typed errors keep their exit code (their class is recognized in the run's error
+    record); anything else is a failure (exit 3) that points at the run in the UI.
+    """
+    known = error_classes()
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        info = event.step_failure_data.error
+        while info is not None:
+            if info.cls_name == "DagsterAssetCheckFailedError":
+                break
+            cls = known.get(info.cls_name)
+            if cls is not None:
+                message = info.message.strip().removeprefix(f"{info.cls_name}: ")
+                raise RunFailedError(message.splitlines()[0], cls.exit_code)
+            if info.cause is None:
+                raise RunFailedError(f"step {event.step_key} failed: "
+                                     f"{info.message.strip().splitlines()[0]} "
+                                     f"(run {result.run_id}; details in the Dagster UI)")
+            info = info.cause

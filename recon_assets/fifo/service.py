@@ -42,15 +42,29 @@ class VersionSummary:
 
 def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,
                     symbols: Sequence[str] = (), skip_bad_rows: bool = False,
+                    only_if_changed: bool = False,
                     log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
     """Read the ledger, allocate FIFO, and write a new version in one locked transaction.
 
     Bad ledger rows stop the computation (nothing is written) unless ``skip_bad_rows``, in
-    which case they are left out and listed in the version's log row.
+    which case they are left out and listed in the version's log row. With
+    ``only_if_changed`` the latest version is reused when it was computed from the ledger as
+    it is now (same fingerprint), as the weekly schedule wants.
     """
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     fingerprint = store.fingerprint()
+    if only_if_changed and version is None and not symbols:
+        with store.connect() as conn:
+            latest = versions.latest_version(conn)
+        if latest is not None and latest.ledger_fingerprint == str(fingerprint):
+            log(f"ledger unchanged since version {latest.version}; not recomputing")
+            return VersionSummary(
+                version=latest.version, batch_id=latest.batch_id,
+                trade_count=latest.trade_count, allocation_count=latest.allocation_count,
+                unmatched_count=latest.unmatched_count,
+                total_pnl_usd=latest.total_pnl_usd or Decimal(0), pnl_by_symbol={},
+                symbols=latest.symbols, ledger_fingerprint=str(fingerprint), reused=True)
     normalized = store.read_trades(symbols=list(symbols) or None)
     if normalized.problems and not skip_bad_rows:
         raise BadRowError("ledger rows (FIFO refuses to write a version; fix them or pass "
