@@ -89,11 +89,12 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
                   book.units[buy], 1)
     pnl = difference_rounded(net.take(at), cost)
     fee_per_unit = book.fees_per_unit().rounded()
+    buy_ids = np.full(n, None, dtype=object)
+    buy_ids[at] = book.values("order_id", buy)
     columns = {
-        "sell_order_id": pd.Series(book.order_id[rows.sell], dtype=object),
-        "buy_order_id": pd.Series(np.where(matched, book.order_id[rows.buy], None),
-                                  dtype=object),
-        "symbol": pd.Series(book.symbol[rows.sell], dtype=object),
+        "sell_order_id": pd.Series(book.values("order_id", rows.sell), dtype=object),
+        "buy_order_id": pd.Series(buy_ids, dtype=object),
+        "symbol": pd.Series(book.values("symbol", rows.sell), dtype=object),
         "allocated_size": decimal_series(rows.size, places, every),
         "buy_price": book.decimals("price", rows.buy),
         "sell_price": book.decimals("price", rows.sell),
@@ -116,12 +117,13 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
 def _notes(book: Book, rows: _Rows) -> np.ndarray:
     """``UNMATCHED: <remainder> of <sell size> not covered by earlier buys`` or None."""
     notes = np.full(len(rows.sell), None, dtype=object)
-    for row in np.flatnonzero(rows.buy < 0):
-        sell = rows.sell[row]
-        remainder = Decimal(int(rows.size[row])).scaleb(-int(book.size_places[sell]),
-                                                        context=EXACT)
+    unmatched = np.flatnonzero(rows.buy < 0)
+    sizes = book.values("size", rows.sell[unmatched])
+    for row, size in zip(unmatched, sizes):
+        remainder = Decimal(int(rows.size[row])).scaleb(
+            -int(book.size_places[rows.sell[row]]), context=EXACT)
         notes[row] = (f"UNMATCHED: {format(remainder.normalize(EXACT), 'f')} of "
-                      f"{format(book.size[sell], 'f')} not covered by earlier buys")
+                      f"{format(size, 'f')} not covered by earlier buys")
     return notes
 
 

@@ -26,6 +26,8 @@ _ABSENT = -99  # "x" or "y" of a missing price or fee: never the largest
 #: 10**k modulo 2**64 as int64, for the exponents ``e - x`` and ``e - y`` (up to 26).
 _POW10_WRAPPED = np.array([((10 ** k + 2 ** 63) % 2 ** 64) - 2 ** 63 for k in range(27)],
                           dtype=np.int64)
+_SPAN = 120  # 10.0**k for |k| <= _SPAN by lookup: a gather is far cheaper than a power
+_POW10_FLOAT = 10.0 ** np.arange(-_SPAN, _SPAN + 1)
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,12 @@ def _amount_int64(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
     size_f = size.astype(float) if fee else np.ones(len(qty))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Rows with size 0 or huge values give inf or nan here and fail ``ok``.
-        price_term = p.astype(float) * 10.0 ** -x
-        fee_term = f.astype(float) * 10.0 ** -y / size_f
-        estimate = qty.astype(float) * (price_term + fee_sign * fee_term)
-        magnitude = np.abs(qty.astype(float)) * (np.abs(price_term) + np.abs(fee_term))
-        ok &= (magnitude < 2.0 ** 50) & (10.0 ** e * size_f < 2.0 ** 60) & (size_f > 0)
+        price_term = p.astype(float) * _ten(-x)
+        fee_term = f.astype(float) * _ten(-y) / size_f
+        qty_f = qty.astype(float)
+        estimate = qty_f * (price_term + fee_sign * fee_term)
+        magnitude = np.abs(qty_f) * (np.abs(price_term) + np.abs(fee_term))
+        ok &= (magnitude < 2.0 ** 50) & (_ten(e) * size_f < 2.0 ** 60) & (size_f > 0)
     e = np.where(ok, e, 0)
     denominator = POW10[e] * (np.where(ok, size, 1) if fee else 1)
     with np.errstate(over="ignore"):
@@ -109,6 +112,11 @@ def _amount_int64(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
         remainder = qty * inner - floor * denominator
     floor += remainder // denominator
     return floor, remainder % denominator, denominator, ok
+
+
+def _ten(exponent: np.ndarray) -> np.ndarray:
+    """10.0**exponent; beyond +-120 (only on rows that fail ``e <= 18`` anyway) clipped."""
+    return _POW10_FLOAT[np.clip(exponent, -_SPAN, _SPAN) + _SPAN]
 
 
 def _wrapped(power: np.ndarray) -> np.ndarray:

@@ -50,8 +50,9 @@ def match_fifo(is_sell: np.ndarray, size: np.ndarray, dust: int) -> Matches:
         empty = np.zeros(0, dtype=np.int64)
         return Matches(empty, empty, size[:0], sells[leftover], unmatched[leftover])
     # Piece boundaries: every end of a buy or of a sell's consumed part, up to the last one.
-    ends = np.union1d(bought_end, consumed_end)
-    ends = ends[(ends > zero) & (ends <= consumed_end[-1])]
+    ends = np.concatenate([bought_end, consumed_end[consumed_end > zero]])
+    ends.sort(kind="stable")  # two sorted runs: the sort is a merge
+    ends = ends[np.concatenate([[True], ends[1:] != ends[:-1]]) & (ends <= consumed_end[-1])]
     starts = np.concatenate([[zero], ends[:-1]]).astype(size.dtype)
     return Matches(
         buy=buys[np.searchsorted(bought_end, ends, side="left")],

@@ -23,17 +23,24 @@ _DUST_PLACES = 8  # DUST = 1e-8
 
 @dataclass(frozen=True)
 class Book:
-    """Orders in processing order: every array has one entry per order, in that order."""
+    """Orders in processing order: every array has one entry per order, in that order.
 
-    order_id: np.ndarray
-    symbol: np.ndarray
+    Python objects (ids, symbols, Decimal sizes) stay in the frame's order: ``text`` fetches
+    them through ``position`` only for the rows that need them, one gather instead of two.
+    """
+
+    frame: pd.DataFrame  # the normalized trades, as given
+    position: np.ndarray  # the frame row of each order
     is_sell: np.ndarray
     order_time: pd.api.extensions.ExtensionArray
-    size: np.ndarray  # the Decimal sizes
     scaled: dict[str, Scaled]  # "price", "fee"
     symbol_bounds: list[tuple[int, int]]
     size_places: np.ndarray  # the places of the symbol's sizes
     units: np.ndarray  # size at size_places: int64, or Python ints
+
+    def values(self, column: str, index: np.ndarray) -> np.ndarray:
+        """A frame column (ids, symbols, Decimals) at the orders ``index``, as objects."""
+        return self.frame[column].to_numpy(dtype=object)[self.position[index]]
 
     def size_units(self, lo: int, hi: int) -> np.ndarray:
         """One symbol's sizes as integers: int64 when no running sum can overflow, else ints."""
@@ -82,10 +89,7 @@ def book_orders(frame: pd.DataFrame) -> Book:
     ends = np.append(starts[1:], len(codes))
     size = scaled.pop("size")
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)
-    return Book(frame["order_id"].to_numpy(dtype=object)[order],
-                frame["symbol"].to_numpy(dtype=object)[order], is_sell[order],
-                frame["order_time"].array.take(order),
-                frame["size"].to_numpy(dtype=object)[order], scaled,
+    return Book(frame, order, is_sell[order], frame["order_time"].array.take(order), scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places))
 
 
