@@ -14,7 +14,7 @@ from recon_assets.automation.schedules import build_schedules
 from recon_assets.automation.sensors import ledger_change_sensor
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.resources import ExchangeResource
-from recon_assets.fifo.assets import fifo_allocations, unmatched_sells
+from recon_assets.fifo.assets import daily_pnl_report, fifo_allocations, unmatched_sells
 from recon_assets.fifo.checks import validate_fifo_allocations
 from recon_assets.fifo.history_assets import fifo_version_diff
 from recon_assets.ledger.assets import database_trades
@@ -27,7 +27,7 @@ def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
         assets=[exchange_fills, database_trades, fifo_allocations, unmatched_sells,
-                missing_orders, reconciliation_report, fifo_version_diff],
+                missing_orders, reconciliation_report, fifo_version_diff, daily_pnl_report],
         asset_checks=[validate_fifo_allocations],
         jobs=JOBS,
         schedules=build_schedules(settings),

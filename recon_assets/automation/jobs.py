@@ -11,7 +11,7 @@ sync_job = dg.define_asset_job(
 fifo_job = dg.define_asset_job(
     "fifo_job",
     selection=dg.AssetSelection.assets("database_trades", "fifo_allocations", "unmatched_sells",
-                                       "fifo_version_diff"),
+                                       "fifo_version_diff", "daily_pnl_report"),
     description="Compute a new FIFO version, validate it, queue its unmatched sells, and "
                 "compare it with the version before.")
 
@@ -29,7 +29,7 @@ weekly_reconciliation_job = dg.define_asset_job(
     "weekly_reconciliation_job",
     selection=dg.AssetSelection.assets(
         "exchange_fills", "database_trades", "fifo_allocations", "unmatched_sells",
-        "missing_orders", "reconciliation_report"),
+        "missing_orders", "reconciliation_report", "daily_pnl_report"),
     description="Weekly: sync, FIFO for the latest ledger if it changed, tier 2, and checks.")
 
 version_diff_job = dg.define_asset_job(

@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from dotenv import load_dotenv
 
 from recon_assets.errors import RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
@@ -39,6 +42,10 @@ class JobOutcome:
 def prepare(settings: Settings | None = None) -> Settings:
     """Load settings and point Dagster at a persistent home so runs show in the UI."""
     settings = settings or load_settings()
+    # Dagster's own config (deploy/dagster.yaml) reads variables such as DAGSTER_PG_URL from
+    # the environment; export the .env ones (never overriding) so .env drives the CLI like
+    # it drives `dagster dev` and the daemon.
+    load_dotenv(Path.cwd() / ".env", override=False)
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
         instance_yaml = settings.dagster_home / "dagster.yaml"

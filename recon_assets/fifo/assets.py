@@ -7,12 +7,14 @@ from typing import Optional
 import dagster as dg
 from sqlalchemy import select
 
+from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import compute_version, resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import manual_review_queue
 from recon_assets.metadata import markdown_table
+from recon_assets.settings import load_settings
 
 
 class FifoConfig(dg.Config):
@@ -88,4 +90,27 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
         "sells": markdown_table(frame.to_dict("records"),
                                 ["sell_order_id", "symbol", "sell_time", "sell_size",
                                  "unmatched_size", "inventory_at_sell"]),
+    })
+
+
+@dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"python"},
+          description="Realized PnL per symbol and UTC day of the current FIFO version; the "
+                      "full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
+def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
+                     ledger: LedgerResource) -> dg.MaterializeResult:
+    store = ledger.get_store()
+    info = resolve_version(store, config.version)
+    with store.connect() as conn:
+        report = daily_pnl(versions.read_allocations(conn, info.version))
+    path = load_settings().recon_home / "reports" / f"daily_pnl_v{info.version}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report.to_csv(path, index=False)
+    context.log.info(f"version {info.version}: {len(report)} (day, symbol) rows -> {path}")
+    recent = report.sort_values(["day", "symbol"], ascending=[False, True]).head(30)
+    return dg.MaterializeResult(metadata={
+        "allocation_version": dg.MetadataValue.int(info.version),
+        "days": dg.MetadataValue.int(int(report["day"].nunique()) if len(report) else 0),
+        "total_pnl_usd": dg.MetadataValue.text(str(info.total_pnl_usd)),
+        "recent_days": markdown_table(recent.to_dict("records"), DAILY_COLUMNS, limit=30),
+        "csv": dg.MetadataValue.path(str(path)),
     })

@@ -64,8 +64,6 @@ def test_cli_reconcile_and_fifo_record_runs_and_checks_in_postgres(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the CLI reads .env into its settings but does not export "
-                   "DAGSTER_PG_URL, which dagster.yaml reads from the environment")
 def test_cli_takes_the_production_instance_from_dotenv(
         production_home, dagster_pg_url, monkeypatch, tmp_path):
     """docs/production.md: one .env drives the CLI too, DAGSTER_PG_URL included."""
