@@ -15,6 +15,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.transport import RetryPolicy
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.settings import Settings, load_settings
 
@@ -39,20 +40,20 @@ def embedded_simulator(settings: Settings) -> Simulator:
         return simulator
 
 
-def client_for(settings: Settings, requests_per_second: float = 25.0) -> ExchangeClient:
+def client_for(settings: Settings, requests_per_second: float = 25.0,
+               retry: RetryPolicy = RetryPolicy()) -> ExchangeClient:
     """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded."""
     mode = settings.exchange_mode
+    tuning = {"requests_per_second": requests_per_second, "retry": retry}
     if mode == "coinbase":
         return ExchangeClient(api_key=settings.coinbase_api_key,
                               api_secret=settings.coinbase_api_secret,
-                              key_file=settings.coinbase_key_file,
-                              requests_per_second=requests_per_second)
+                              key_file=settings.coinbase_key_file, **tuning)
     if mode == "url":
         return ExchangeClient(settings.exchange_url or "", key_file=settings.coinbase_key_file,
-                              requests_per_second=requests_per_second)
+                              **tuning)
     simulator = embedded_simulator(settings)
-    return ExchangeClient(simulator.url, key_file=simulator.key_file,
-                          requests_per_second=requests_per_second)
+    return ExchangeClient(simulator.url, key_file=simulator.key_file, **tuning)
 
 
 class ExchangeResource(ConfigurableResource):
@@ -61,7 +62,15 @@ class ExchangeResource(ConfigurableResource):
     requests_per_second: float = Field(
         default=25.0, gt=0,
         description="Client-side request pacing; Coinbase allows about 30/s per private key.")
+    max_attempts: int = Field(
+        default=RetryPolicy.max_attempts, ge=1,
+        description="Attempts per request (429, 5xx, connection errors and timeouts are "
+                    "retried with jittered exponential backoff).")
+    max_retry_seconds: float = Field(
+        default=RetryPolicy.max_seconds, gt=0,
+        description="Time budget per request, retries included; then the run fails.")
 
     def get_client(self) -> ExchangeClient:
         """A new client over the configured exchange; credentials are read now, not stored."""
-        return client_for(load_settings(), self.requests_per_second)
+        retry = RetryPolicy(max_attempts=self.max_attempts, max_seconds=self.max_retry_seconds)
+        return client_for(load_settings(), self.requests_per_second, retry)

@@ -15,7 +15,8 @@ from recon_assets.exchange.simulator import Simulator, create_ec_key_file
 
 
 def test_config_has_no_secret_fields():
-    assert set(ExchangeResource.model_fields) == {"requests_per_second"}
+    assert set(ExchangeResource.model_fields) == {"requests_per_second", "max_attempts",
+                                                  "max_retry_seconds"}
 
 
 def test_url_mode_reads_the_environment_at_run_time(tmp_path, monkeypatch):
