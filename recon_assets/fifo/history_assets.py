@@ -13,11 +13,13 @@ from typing import Optional
 
 import dagster as dg
 
+from recon_assets.alerts import Alert, AlertSender
 from recon_assets.errors import VersionError
 from recon_assets.fifo.version_diff import VersionDiff, diff_versions, to_json, to_markdown
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.money import decimal_str
+from recon_assets.settings import load_settings
 
 EXPLAINED_CHECK = "check_fifo_version_diff_explained"
 #: List entries kept in the ``diff`` metadata (the counts are always complete).
@@ -61,6 +63,25 @@ def unexplained(diff: VersionDiff) -> list[str]:
     return reasons
 
 
+def announce_new_version(diff: VersionDiff, run_id: str) -> list[str]:
+    """Tell the alert channels about a new version and its PnL delta (the first question a
+    trader asks after a backfill); returns the channels that got it."""
+    settings = load_settings()
+    sender = AlertSender(settings.alerts, redact=settings.secrets())
+    if not sender.enabled_channels:
+        return []
+    return sender.send(Alert(
+        title=f"FIFO version {diff.new_version}: realized PnL {decimal_str(diff.pnl_before)} -> "
+              f"{decimal_str(diff.pnl_after)} USD (delta {decimal_str(diff.pnl_delta)})",
+        severity="INFO", asset_key="fifo_version_diff",
+        allocation_version=str(diff.new_version), run_id=run_id,
+        description=f"Compared with version {diff.old_version}: {len(diff.changed_sells)} sells "
+                    f"changed, {len(diff.newly_matched)} newly matched, "
+                    f"{len(diff.newly_unmatched)} newly unmatched.",
+        details=tuple(f"{row.symbol}: {decimal_str(row.before)} -> {decimal_str(row.after)} "
+                      f"USD (delta {decimal_str(row.delta)})" for row in diff.symbols)[:10]))
+
+
 @dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
           check_specs=[dg.AssetCheckSpec(EXPLAINED_CHECK, asset="fifo_version_diff",
                                          description="The change between the versions is "
@@ -95,6 +116,9 @@ def fifo_version_diff(context: dg.AssetExecutionContext, config: VersionDiffConf
     }
     if old is not None:
         metadata["old_version"] = dg.MetadataValue.int(old)
+        if config.old is None and config.new is None:
+            sent = announce_new_version(diff, context.run.run_id)
+            metadata["announced_to"] = dg.MetadataValue.text(", ".join(sent) or "no channel")
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name=EXPLAINED_CHECK, passed=not reasons, severity=dg.AssetCheckSeverity.WARN,
         description=(f"FIFO version {new} differs from version {old} in a way that needs "

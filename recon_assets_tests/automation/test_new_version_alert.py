@@ -1,0 +1,24 @@
+"""A new FIFO version is announced on the alert channels with its PnL delta."""
+
+from decimal import Decimal
+
+from recon_assets.cli import main
+from recon_assets_tests.automation.test_sensors_and_schedules import order
+from recon_assets_tests.conftest import seed_trade_records
+
+
+def test_new_version_announces_pnl_delta(sqlite_url, webhook, monkeypatch, tmp_path, capsys):
+    seed_trade_records(sqlite_url, [order("b1", "buy", 1, "1", "100"),
+                                    order("s1", "sell", 3, "2", "110")])
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("RECON_SLACK_WEBHOOK_URL", webhook.url)
+    (tmp_path / "dh").mkdir()
+    main(["fifo", "-q"])
+    assert webhook.posts == []  # the first version has nothing to compare with
+    seed_trade_records(sqlite_url, [order("b0", "buy", 2, "1", "90")])
+    main(["fifo", "-q"])
+    capsys.readouterr()
+    assert len(webhook.posts) == 1
+    text = str(webhook.posts[0])
+    assert "FIFO version 2" in text and f"delta {Decimal('20')}" in text
