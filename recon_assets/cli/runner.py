@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,10 +68,11 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     """Execute one job of the definitions in-process; our typed errors surface unchanged."""
     import dagster as dg
 
+    from recon_assets.cli.console import cli_console_logger
     from recon_assets.definitions import defs
 
     prepare()
-    job = defs.resolve_job_def(job_name)
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
@@ -105,10 +107,16 @@ def _raise_failure(result: Any) -> None:
                 break
             cls = known.get(info.cls_name)
             if cls is not None:
-                message = info.message.strip().removeprefix(f"{info.cls_name}: ")
+                message = _without_class(info.message.strip(), info.cls_name)
                 raise RunFailedError(message.splitlines()[0], cls.exit_code)
             if info.cause is None:
                 raise RunFailedError(f"step {event.step_key} failed: "
                                      f"{info.message.strip().splitlines()[0]} "
                                      f"(run {result.run_id}; details in the Dagster UI)")
             info = info.cause
+
+
+def _without_class(message: str, cls_name: str) -> str:
+    """``recon_assets.errors.ExchangeError: GET ...`` -> ``GET ...`` (Dagster records the
+    exception as ``traceback`` formats it: with the module path)."""
+    return re.sub(rf"^(?:[\w.]+\.)?{re.escape(cls_name)}: ", "", message)
