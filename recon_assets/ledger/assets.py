@@ -45,6 +45,16 @@ def database_trades(context: dg.AssetExecutionContext, ledger: LedgerResource):
     yield dg.AssetCheckResult(check_name="check_database_trades_no_duplicates",
                               passed=not duplicates,
                               metadata={"duplicates": len(duplicates),
-                                        "rows": problems_table(duplicates)})
+                                        "rows": problems_table(duplicates),
+                                        **_failing(duplicates)})
     yield dg.AssetCheckResult(check_name="check_database_trades_valid_rows", passed=not other,
-                              metadata={"bad_rows": len(other), "rows": problems_table(other)})
+                              metadata={"bad_rows": len(other), "rows": problems_table(other),
+                                        **_failing(other)})
+
+
+def _failing(problems: list[tuple[str, str, str]]) -> dict[str, dg.MetadataValue]:
+    """The ``failing_count``/``failing`` entries every check carries (the CLI and alerts show
+    them), first 100 rows."""
+    rows = [{"order_id": r, "field": f, "problem": m} for r, f, m in problems[:100]]
+    return {"failing_count": dg.MetadataValue.int(len(problems)),
+            "failing": dg.MetadataValue.json(rows)}
