@@ -158,6 +158,7 @@ def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndar
     A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive.
     """
     kind = pd.api.types.infer_dtype(column, skipna=False)
+    values = None
     if kind == "decimal":
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
@@ -165,7 +166,13 @@ def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndar
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
         ok = np.isfinite(column.to_numpy(dtype=float))
-    else:
+    elif kind == "string":
+        try:  # Decimal() strips blanks like to_decimal; any failure takes the careful path
+            values = np.fromiter(map(Decimal, column.tolist()), dtype=object, count=len(column))
+            ok = np.ones(len(values), dtype=bool)
+        except (InvalidOperation, TypeError, ValueError):
+            values = None
+    if values is None:
         values = np.empty(len(column), dtype=object)
         ok = np.zeros(len(column), dtype=bool)
         for i, v in enumerate(column.tolist()):

@@ -96,6 +96,17 @@ def test_duplicates_missing_ids_and_row_order() -> None:
     assert result.bad_order_ids == ["dup", "row 2", "x"]
 
 
+def test_decimal_string_columns() -> None:
+    raw = pd.DataFrame([_row("a", price=" 1.50 ", size="2", total_fees_usd="0"),
+                        _row("b", price="1e-3", size="0.5", total_fees_usd=None)])
+    trades = normalize_trades(raw).raise_if_bad()
+    assert trades["price"].tolist() == [Decimal("1.50"), Decimal("0.001")]
+    assert trades["total_fees_usd"].tolist() == [Decimal(0), Decimal(0)]
+    bad = pd.DataFrame([_row("a", price="2"), _row("b", price="two"), _row("c", price="NaN")])
+    assert normalize_trades(bad).problems == [("b", "price", "not a number: 'two'"),
+                                              ("c", "price", "not finite: 'NaN'")]
+
+
 def test_empty_and_missing_columns() -> None:
     assert normalize_trades(empty_trades()).trades.empty
     with pytest.raises(BadRowError, match="price: column missing"):
