@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recon_assets.fifo.amounts import amount, difference_rounded
 from recon_assets.fifo.matching import match_fifo
@@ -128,7 +129,12 @@ def _notes(book: Book, rows: _Rows) -> np.ndarray:
 
 
 def _empty() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in ALLOCATION_COLUMNS})
-    for column in ("buy_time", "sell_time"):
-        frame[column] = pd.Series(dtype="datetime64[ns, UTC]")
-    return frame
+    """No rows, with the dtypes a non-empty result has."""
+    dtypes: dict[str, object] = {c: object for c in ALLOCATION_COLUMNS}
+    dtypes.update(dict.fromkeys(["allocated_size", "buy_price", "sell_price"],
+                                pd.ArrowDtype(pa.decimal128(38, 0))))
+    dtypes.update(dict.fromkeys(["buy_fees_per_unit", "sell_fees_per_unit", "cost_basis_usd",
+                                 "proceeds_usd", "net_proceeds_usd", "pnl_usd"],
+                                pd.ArrowDtype(pa.decimal128(38, _MONEY_PLACES))))
+    dtypes.update(buy_time="datetime64[ns, UTC]", sell_time="datetime64[ns, UTC]")
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})

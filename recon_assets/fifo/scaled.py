@@ -1,9 +1,9 @@
 """Decimals as scaled int64 integers (``mantissa * 10**-places``) and back, in bulk.
 
 FIFO over a million orders cannot afford a Python ``Decimal`` operation per value, and binary
-floats are not exact, so the arithmetic runs on int64 mantissas. Each value keeps its own
-smallest number of places, which keeps the integers (and the denominators built from them)
-small. When some value has no int64 form (more than 18 places, or too many digits), the whole
+floats are not exact, so the arithmetic runs on int64 mantissas. Each value keeps few places
+(its own fewest, or at most as many as other values of its column need), which keeps the
+integers (and the denominators built from them) small. When some value has no int64 form (more than 18 places, or too many digits), the whole
 column holds Python ints in an object array instead: numpy still applies each operation to the
 whole array in one C loop, only about thirty times slower, and never inexactly.
 
@@ -62,7 +62,7 @@ def as_int64(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def scale_decimals(values: Sequence[Decimal]) -> Scaled:
-    """Split finite Decimals into int64 mantissas and their fewest places, exactly.
+    """Split finite Decimals into int64 mantissas and few places, exactly.
 
     pyarrow reads the Decimals into 128-bit integers at 18 places (fast, exact, and it refuses
     anything it would have to round); the trailing zeros of each are then stripped with a
