@@ -122,34 +122,44 @@ def _scale_words(array: pa.Array) -> tuple[Scaled, np.ndarray]:
     lowest_bit = (low & -low).view(np.uint64).astype(float)
     twos = np.where(low == 0, 64, np.frexp(lowest_bit)[1] - 1)
     cut = np.minimum(twos, MAX_PLACES)  # 10**cut divides the value only if 2**cut does
-    mantissa = np.zeros(n, dtype=np.int64)
-    fits = np.zeros(n, dtype=bool)
-    todo = np.flatnonzero(tame & (approx != 0))
-    first_pass = True
+    # First try on every row at once, then on the few left, one place more each time.
+    candidate = tame & (approx != 0)
+    mantissa, fits, small = _divide(approx, low, cut)
+    fits &= candidate
+    cut = np.where(candidate & ~fits & small, cut - 1, cut)
+    todo = np.flatnonzero(candidate & ~fits & small & (cut >= 0))
+    if len(todo) and fits.any():
+        # Most values of a column share their places: try the commonest next. A value with
+        # fewer places may then keep a few zeros (never more places than others have).
+        cut[todo] = np.minimum(cut[todo], np.bincount(cut[fits]).argmax())
     while len(todo):
-        power = POW10[cut[todo]]
-        guess = np.rint(approx[todo] / power)
-        small = np.abs(guess) < 2.0 ** 62
-        guess_int = np.where(small, guess, 0).astype(np.int64)
-        with np.errstate(over="ignore"):
-            remainder = low[todo] - guess_int * power  # wraps; the true value is small
-        # The guess may be a few units off; a divisible value leaves a multiple of power.
-        correction = np.rint(remainder / power).astype(np.int64)
-        exact = small & (remainder == correction * power)
-        done = todo[exact]
-        mantissa[done] = guess_int[exact] + correction[exact]
-        fits[done] = True
+        found, exact, small = _divide(approx[todo], low[todo], cut[todo])
+        mantissa[todo[exact]] = found[exact]
+        fits[todo[exact]] = True
         retry = ~exact & small & (cut[todo] > 0)
         cut[todo[retry]] -= 1
         todo = todo[retry]
-        if first_pass and len(done):
-            # Most values of a column share their places: try the commonest next. A value
-            # with fewer places may then keep a few zeros (never more places than others).
-            cut[todo] = np.minimum(cut[todo], np.bincount(cut[done]).argmax())
-        first_pass = False
     fits |= (low == 0) & (high == 0)
     places = np.where(fits, MAX_PLACES - cut, 0).astype(np.int64)
     return Scaled(mantissa, places), np.flatnonzero(~fits)
+
+
+def _divide(approx: np.ndarray, low: np.ndarray, cut: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``value / 10**cut`` where that is exact: quotient, exactness, and "small enough".
+
+    The float estimate may be a few units off; the remainder, computed in wrapping int64
+    from the low word, is exact because its true value is small.
+    """
+    power = POW10[cut]
+    guess = np.rint(approx / power)
+    small = np.abs(guess) < 2.0 ** 62
+    guess_int = np.where(small, guess, 0).astype(np.int64)
+    with np.errstate(over="ignore"):
+        remainder = low - guess_int * power
+    correction = np.rint(remainder / power).astype(np.int64)
+    exact = small & (remainder == correction * power)
+    return guess_int + correction, exact, small
 
 
 def _scale_slowly(values: Sequence[Decimal]) -> Scaled:
