@@ -2,7 +2,8 @@
 
 The work is split by what it needs to be fast and exact: :mod:`.ordering` sorts the orders and
 turns their Decimals into integers (:mod:`.scaled`), :mod:`.matching` pairs sells with buys
-per symbol on cumulative sizes, and :mod:`.amounts` computes the money of every piece at once.
+per symbol on cumulative sizes, :mod:`.amounts` computes the money of every piece at once,
+and :mod:`.decimal_columns` turns the integers into decimal columns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pyarrow as pa
 from recon_assets.fifo.amounts import amount, difference_rounded
 from recon_assets.fifo.matching import match_fifo
 from recon_assets.fifo.ordering import Book, book_orders
-from recon_assets.fifo.scaled import decimal_series, spread
+from recon_assets.fifo.decimal_columns import decimal_series
+from recon_assets.fifo.scaled import spread
 from recon_assets.money import EXACT
 from recon_assets.trades import normalize_trades
 

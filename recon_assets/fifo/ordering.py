@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.fifo.amounts import Exact, fee_per_unit
-from recon_assets.fifo.scaled import (Scaled, as_int64, decimal_series, scale_decimals,
-                                      to_places)
+from recon_assets.fifo.decimal_columns import decimal_series
+from recon_assets.fifo.scaled import Scaled, as_int64, scale_decimals, to_places
 
 _DUST_PLACES = 8  # DUST = 1e-8
 

@@ -6,9 +6,6 @@ floats are not exact, so the arithmetic runs on int64 mantissas. Each value keep
 integers (and the denominators built from them) small. When some value has no int64 form (more than 18 places, or too many digits), the whole
 column holds Python ints in an object array instead: numpy still applies each operation to the
 whole array in one C loop, only about thirty times slower, and never inexactly.
-
-Going back, money leaves as a pyarrow ``decimal128`` column built straight from the integers:
-creating a million ``Decimal`` objects would cost more than the whole allocation.
 """
 
 from __future__ import annotations
@@ -18,18 +15,14 @@ from decimal import Decimal
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from recon_assets.money import EXACT
 
 #: The most places a value may have and still be held as an int64 mantissa.
 MAX_PLACES = 18
 #: 10**k for k in 0..MAX_PLACES, exact in int64.
 POW10 = np.array([10 ** k for k in range(MAX_PLACES + 1)], dtype=np.int64)
 _MANTISSA_LIMIT = 2 ** 62  # the same bound the vectorized split proves
-_DECIMAL_DIGITS = 38
 
 
 @dataclass(frozen=True)
@@ -195,58 +188,3 @@ def powers_of_ten(exponent: np.ndarray) -> np.ndarray:
     """10**exponent as Python ints (any size)."""
     return np.array([10 ** k for k in range(int(exponent.max(initial=0)) + 1)],
                     dtype=object)[exponent]
-
-
-def mul_128(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The exact 128-bit products ``a * b`` (int64, ``0 <= b < 2**63``) as (low, high) words."""
-    negative = a < 0
-    ua = np.abs(a).view(np.uint64)
-    ub = b.view(np.uint64)
-    mask = np.uint64(0xFFFFFFFF)
-    a0, a1, b0, b1 = ua & mask, ua >> np.uint64(32), ub & mask, ub >> np.uint64(32)
-    low_part = a0 * b0
-    middle = a0 * b1 + a1 * b0  # < 2**64: each term is below 2**63
-    low = low_part + (middle << np.uint64(32))
-    high = a1 * b1 + (middle >> np.uint64(32)) + (low < low_part).astype(np.uint64)
-    neg_low = ~low + np.uint64(1)
-    neg_high = ~high + (neg_low == 0).astype(np.uint64)
-    return (np.where(negative, neg_low, low).view(np.int64),
-            np.where(negative, neg_high, high).view(np.int64))
-
-
-def decimal_series(mantissa: np.ndarray, places: np.ndarray | int, valid: np.ndarray
-                   ) -> pd.Series:
-    """A ``decimal128(38, s)`` column (``s`` = the most places present), missing where not valid.
-
-    Built straight from int64 words. Should a value not fit int64 or 18 places, the column is
-    made from Decimals instead, and should it not fit 38 digits, it holds Decimal objects:
-    slower, never rounded.
-    """
-    n = len(mantissa)
-    places = np.broadcast_to(np.asarray(places, dtype=np.int64), (n,))
-    scale = int(places[valid].max()) if valid.any() else 0
-    small, fits = as_int64(mantissa)
-    if scale > MAX_PLACES or not fits[valid].all():
-        return _from_decimals(mantissa, places, valid, scale)
-    small = np.where(valid, small, 0)
-    factor = POW10[np.where(valid, scale - places, 0)]
-    if (np.abs(small.astype(float)) * factor < 2.0 ** 62).all():
-        low = small * factor  # the common case: no product needs a second word
-        high = low >> 63
-    else:
-        low, high = mul_128(small, factor)
-    array = pa.Array.from_buffers(pa.decimal128(_DECIMAL_DIGITS, scale), n, [
-        pa.py_buffer(np.packbits(valid, bitorder="little")),
-        pa.py_buffer(np.column_stack([low, high]))])
-    return pd.Series(pd.arrays.ArrowExtensionArray(array))
-
-
-def _from_decimals(mantissa: np.ndarray, places: np.ndarray, valid: np.ndarray,
-                   scale: int) -> pd.Series:
-    values = [Decimal(int(m)).scaleb(-int(k), context=EXACT) if ok else None
-              for m, k, ok in zip(mantissa, places, valid)]
-    try:
-        return pd.Series(pd.arrays.ArrowExtensionArray(
-            pa.array(values, type=pa.decimal128(_DECIMAL_DIGITS, scale))))
-    except (pa.ArrowInvalid, ValueError):
-        return pd.Series(values, dtype=object)
