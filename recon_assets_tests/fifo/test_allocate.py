@@ -125,6 +125,7 @@ def test_output_columns_and_types() -> None:
     empty = allocate(pd.DataFrame(columns=["order_id", "symbol", "side", "order_time", "price",
                                            "size", "total_fees_usd"]))
     assert list(empty.columns) == ALLOCATION_COLUMNS and empty.empty
+    assert [type(t) for t in empty.dtypes] == [type(t) for t in result.dtypes]
 
 
 def test_input_is_left_alone() -> None:
