@@ -36,7 +36,7 @@ def dagster_pg_url() -> Iterator[str]:
 @pytest.fixture
 def production_home(tmp_path, monkeypatch, dagster_pg_url) -> Path:
     """``DAGSTER_HOME`` holding a copy of ``deploy/dagster.yaml``, with ``DAGSTER_PG_URL``
-    set, exactly as docs/production.md tells an operator to do."""
+    set, exactly as README.md, section Production tells an operator to do."""
     home = tmp_path / "dagster_production"
     home.mkdir()
     shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")

@@ -61,7 +61,7 @@ def test_systemd_accepts_the_units(tmp_path):
 
 
 def test_env_example_reads_the_same_in_a_shell():
-    """`set -a; . ./.env` (docs/production.md) gives the values python-dotenv gives."""
+    """`set -a; . ./.env` (README.md, section Production) gives the values python-dotenv gives."""
     values = {k: v for k, v in dotenv_values(DEPLOY / ".env.example").items()}
     script = f"set -a; . '{DEPLOY / '.env.example'}'; set +a; env -0"
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,

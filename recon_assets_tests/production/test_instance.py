@@ -66,7 +66,7 @@ def test_cli_reconcile_and_fifo_record_runs_and_checks_in_postgres(
 @pytest.mark.slow
 def test_cli_takes_the_production_instance_from_dotenv(
         production_home, dagster_pg_url, monkeypatch, tmp_path):
-    """docs/production.md: one .env drives the CLI too, DAGSTER_PG_URL included."""
+    """README.md, section Production: one .env drives the CLI too, DAGSTER_PG_URL included."""
     from recon_assets.cli import main
 
     (tmp_path / ".env").write_text(f"DAGSTER_HOME={production_home}\n"
