@@ -69,22 +69,45 @@ def test_fifo_reconcile_backfill_loop(loop_ledger, demo_exchange, capsys):
     assert count == len(history.orders)
 
 
-def test_validate_fails_on_damaged_rows(loop_ledger, demo_exchange, capsys):
+COPY_COLUMNS = ("sell_order_id, buy_order_id, symbol, allocated_size, buy_price, sell_price, "
+                "buy_fees_per_unit, sell_fees_per_unit, cost_basis_usd, proceeds_usd, "
+                "net_proceeds_usd, pnl_usd, buy_time, sell_time, allocation_time, "
+                "allocation_version, allocation_batch_id, notes")
+
+
+def _damage(conn, dialect, how):
+    """Damage one allocation row of version 1 and return (its sell id, the check expected)."""
+    unmatched = how == "duplicate"
+    row_id, sell_id, size, pnl = conn.execute(text(
+        "SELECT id, sell_order_id, allocated_size, pnl_usd FROM fifo_allocations WHERE "
+        f"buy_order_id IS {'' if unmatched else 'NOT '}NULL ORDER BY id LIMIT 1")).one()
+    value = (lambda v: str(v)) if dialect == "sqlite" else (lambda v: v)
+    if how == "size":
+        conn.execute(text("UPDATE fifo_allocations SET allocated_size = :s WHERE id = :i"),
+                     {"s": value(Decimal(str(size)) * 2), "i": row_id})
+        return sell_id, "check_fifo_allocations_sells_fully_allocated"
+    if how == "pnl":
+        conn.execute(text("UPDATE fifo_allocations SET pnl_usd = :p WHERE id = :i"),
+                     {"p": value(Decimal(str(pnl)) + 1), "i": row_id})
+        return sell_id, "check_fifo_allocations_arithmetic"
+    conn.execute(text(f"INSERT INTO fifo_allocations ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} "
+                      "FROM fifo_allocations WHERE id = :i"), {"i": row_id})
+    return sell_id, "check_fifo_allocations_no_duplicate_pairs"
+
+
+@pytest.mark.parametrize("how", ["size", "pnl", "duplicate"])
+def test_validate_fails_on_damaged_rows(loop_ledger, demo_exchange, capsys, how):
     assert main(["fifo", "-q"]) == 0
+    assert main(["validate", "--version", "1", "-q"]) == 0
     capsys.readouterr()
     store = LedgerStore(loop_ledger)
     with store.begin() as conn:
-        row_id, sell_id = conn.execute(text(
-            "SELECT id, sell_order_id FROM fifo_allocations WHERE buy_order_id IS NOT NULL "
-            "ORDER BY id LIMIT 1")).one()
-        size = conn.execute(text("SELECT allocated_size FROM fifo_allocations WHERE id = :i"),
-                            {"i": row_id}).scalar()
-        conn.execute(text("UPDATE fifo_allocations SET allocated_size = :s WHERE id = :i"),
-                     {"s": str(Decimal(str(size)) * 2) if store.dialect == "sqlite" else size * 2,
-                      "i": row_id})
+        sell_id, check = _damage(conn, store.dialect, how)
     assert main(["validate", "--version", "1", "--json", "-q"]) == 1
     report = _json(capsys)
     failed = {c["name"]: c for c in report["checks"] if not c["passed"]}
-    assert "check_fifo_allocations_sells_fully_allocated" in failed
-    assert any(row.get("sell_order_id") == sell_id
-               for row in failed["check_fifo_allocations_sells_fully_allocated"]["failing"])
+    assert check in failed, failed.keys()
+    assert any(row.get("sell_order_id") == sell_id for row in failed[check]["failing"])
+    assert main(["validate", "--version", "1", "-q"]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL  {check}" in out and sell_id in out
