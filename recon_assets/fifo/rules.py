@@ -79,8 +79,7 @@ def validate_allocations(allocations: pd.DataFrame, trades: pd.DataFrame, *,
         "total_pnl_consistent": lambda: _total_pnl(view, reported_total_pnl,
                                                    metadata["total_pnl_consistent"]),
         "references_exist": lambda: _references_exist(view),
-        "no_unmatched_sells": lambda: _rows(view, ~view.matched, lambda i: str(
-            view.frame["notes"].iat[i]) if "notes" in view.frame else "unmatched"),
+        "no_unmatched_sells": lambda: _no_unmatched_sells(view),
     }
     results = []
     for name in RULE_NAMES:
@@ -177,6 +176,11 @@ def _total_pnl(view: AllocationView, reported: Decimal | None,
             failing.append({"sell_order_id": None, "buy_order_id": None, "symbol": None,
                             "detail": f"total PnL {total} != reported {reported}"})
     return count, failing[:SHOWN_ROWS]
+
+
+def _no_unmatched_sells(view: AllocationView) -> _Found:
+    notes = view.frame["notes"] if "notes" in view.frame else pd.Series([None] * view.n)
+    return _rows(view, ~view.matched, lambda i: notes.iat[i] or "unmatched")
 
 
 def _references_exist(view: AllocationView) -> _Found:
