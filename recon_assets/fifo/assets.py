@@ -8,6 +8,7 @@ import dagster as dg
 from sqlalchemy import select
 
 from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
+from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import compute_version, resolve_version
 from recon_assets.ledger import versions
@@ -53,7 +54,7 @@ def fifo_allocations(context: dg.AssetExecutionContext, config: FifoConfig,
 
 
 class VersionConfig(dg.Config):
-    """Which FIFO version to read: the latest when unset."""
+    """Which FIFO version to read: when unset, the one this run wrote, else the latest."""
 
     version: Optional[int] = None
 
@@ -64,7 +65,7 @@ class VersionConfig(dg.Config):
 def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
                     ledger: LedgerResource) -> dg.MaterializeResult:
     store = ledger.get_store()
-    info = resolve_version(store, config.version)
+    info = resolve_version(store, version_of_run(context, config.version))
     with store.connect() as conn:
         frame = review_frame(versions.read_allocations(conn, info.version,
                                                        unmatched_sells_only=True))
@@ -99,7 +100,7 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
 def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
                      ledger: LedgerResource) -> dg.MaterializeResult:
     store = ledger.get_store()
-    info = resolve_version(store, config.version)
+    info = resolve_version(store, version_of_run(context, config.version))
     with store.connect() as conn:
         report = daily_pnl(versions.read_allocations(conn, info.version))
     path = load_settings().recon_home / "reports" / f"daily_pnl_v{info.version}.csv"

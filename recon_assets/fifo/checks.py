@@ -11,6 +11,7 @@ from typing import Optional
 import dagster as dg
 
 from recon_assets.fifo.rules import RULE_NAMES, validate_allocations
+from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.service import load_version, resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
@@ -29,7 +30,8 @@ SPECS = [dg.AssetCheckSpec(check_name(rule), asset="fifo_allocations",
 
 
 class ValidateConfig(dg.Config):
-    """Which version to validate (latest when unset); ``strict`` makes unmatched sells an ERROR."""
+    """Which version to validate (when unset: the one this run wrote, else the latest);
+    ``strict`` makes unmatched sells an ERROR."""
 
     version: Optional[int] = None
     strict: bool = False
@@ -41,7 +43,7 @@ class ValidateConfig(dg.Config):
 def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: ValidateConfig,
                               ledger: LedgerResource):
     store = ledger.get_store()
-    info = resolve_version(store, config.version)
+    info = resolve_version(store, version_of_run(context, config.version))
     allocations, trades = load_version(store, info)
     current = str(store.fingerprint())
     ledger_changed = info.ledger_fingerprint is not None and current != info.ledger_fingerprint

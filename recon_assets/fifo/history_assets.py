@@ -15,6 +15,7 @@ import dagster as dg
 
 from recon_assets.alerts import Alert, AlertSender
 from recon_assets.errors import VersionError
+from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.version_diff import VersionDiff, diff_versions, to_json, to_markdown
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
@@ -27,7 +28,8 @@ METADATA_LIMIT = 1000
 
 
 class VersionDiffConfig(dg.Config):
-    """Versions to compare: ``new`` defaults to the latest, ``old`` to the one before ``new``."""
+    """Versions to compare: ``new`` defaults to the version this run wrote (else the latest),
+    ``old`` to the one before ``new``."""
 
     old: Optional[int] = None
     new: Optional[int] = None
@@ -94,7 +96,7 @@ def fifo_version_diff(context: dg.AssetExecutionContext, config: VersionDiffConf
     store = ledger.get_store()
     with store.connect() as conn:
         logged = [info.version for info in versions.list_versions(conn)]
-        old, new = pick_versions(logged, config.old, config.new)
+        old, new = pick_versions(logged, config.old, version_of_run(context, config.new))
         new_rows = versions.read_allocations(conn, new)
         old_rows = versions.read_allocations(conn, old) if old is not None else new_rows
     diff = diff_versions(old_rows, new_rows)
