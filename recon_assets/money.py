@@ -46,12 +46,12 @@ def to_decimal(value: Any) -> Decimal | None:
         raise NotADecimal(f"not a number: {value!r}")
     if isinstance(value, int):
         return Decimal(value)
-    if isinstance(value, float):
+    if isinstance(value, float):  # numpy float64 too: float.__repr__ is its shortest form
         if math.isnan(value):
             return None
         if math.isinf(value):
             raise NotADecimal(f"not finite: {value!r}")
-        return Decimal(repr(value))
+        return Decimal(float.__repr__(value))
     if isinstance(value, str):
         text = value.strip()
         if text == "":

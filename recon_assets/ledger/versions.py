@@ -16,7 +16,6 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from recon_assets.errors import VersionError
 from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log
-from recon_assets.money import to_decimal
 
 STATUS_COMPUTED = "computed"
 STATUS_VALIDATED = "validated"
@@ -224,8 +223,3 @@ def read_allocations(conn: Connection, version: int, symbols: Sequence[str] | No
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
 
-
-def total_pnl(allocations: pd.DataFrame) -> Decimal:
-    """Sum of matched ``pnl_usd`` (unmatched rows have none)."""
-    return sum((to_decimal(v) for v in allocations["pnl_usd"] if v is not None
-                and not (isinstance(v, float) and v != v)), Decimal(0))
