@@ -14,8 +14,9 @@ from recon_assets.automation.schedules import build_schedules
 from recon_assets.automation.sensors import ledger_change_sensor
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.resources import ExchangeResource
-from recon_assets.fifo.assets import daily_pnl_report, fifo_allocations, unmatched_sells
+from recon_assets.fifo.assets import daily_pnl_report, unmatched_sells
 from recon_assets.fifo.checks import validate_fifo_allocations
+from recon_assets.fifo.fanout import fifo_allocations
 from recon_assets.fifo.history_assets import fifo_version_diff
 from recon_assets.ledger.assets import database_trades
 from recon_assets.ledger.resources import LedgerResource

@@ -1,4 +1,4 @@
-"""Assets ``fifo_allocations`` (a new immutable version) and ``unmatched_sells``."""
+"""Assets downstream of a FIFO version: ``unmatched_sells`` and ``daily_pnl_report``."""
 
 
 from datetime import datetime, timezone
@@ -10,47 +10,12 @@ from sqlalchemy import select
 from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
 from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.review import unmatched_sells as review_frame
-from recon_assets.fifo.service import compute_version, resolve_version
+from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import manual_review_queue
 from recon_assets.metadata import markdown_table
 from recon_assets.settings import load_settings
-
-
-class FifoConfig(dg.Config):
-    """How to compute: SPEC section 3 (max + 1 unless a version is given; --replace)."""
-
-    version: Optional[int] = None
-    replace: bool = False
-    symbols: list[str] = []
-    skip_bad_rows: bool = False
-    only_if_changed: bool = False
-
-
-@dg.asset(deps=["database_trades"], group_name="fifo", kinds={"sql"},
-          description="FIFO cost-basis allocations, written as a new immutable version of "
-                      "fifo_allocations with its fifo_computation_log row.")
-def fifo_allocations(context: dg.AssetExecutionContext, config: FifoConfig,
-                     ledger: LedgerResource) -> dg.MaterializeResult:
-    summary = compute_version(ledger.get_store(), version=config.version,
-                              replace=config.replace, symbols=config.symbols,
-                              skip_bad_rows=config.skip_bad_rows,
-                              only_if_changed=config.only_if_changed, log=context.log.info)
-    rows = [{"symbol": s, "realized_pnl_usd": str(p)} for s, p in summary.pnl_by_symbol.items()]
-    return dg.MaterializeResult(metadata={
-        "allocation_version": dg.MetadataValue.int(summary.version),
-        "allocation_batch_id": dg.MetadataValue.text(summary.batch_id),
-        "trade_count": dg.MetadataValue.int(summary.trade_count),
-        "allocation_count": dg.MetadataValue.int(summary.allocation_count),
-        "unmatched_count": dg.MetadataValue.int(summary.unmatched_count),
-        "total_pnl_usd": dg.MetadataValue.text(str(summary.total_pnl_usd)),
-        "pnl_by_symbol": markdown_table(rows, ["symbol", "realized_pnl_usd"]),
-        "skipped_bad_rows": dg.MetadataValue.int(len(summary.skipped_rows)),
-        "ledger_fingerprint": dg.MetadataValue.text(summary.ledger_fingerprint),
-        "duration_ms": dg.MetadataValue.int(summary.duration_ms),
-        "reused_existing_version": dg.MetadataValue.bool(summary.reused),
-    })
 
 
 class VersionConfig(dg.Config):

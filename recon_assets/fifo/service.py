@@ -6,7 +6,6 @@ Dagster layer stays thin and this logic is testable without Dagster.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,12 +13,14 @@ from decimal import Decimal
 from typing import Callable, Sequence
 
 import pandas as pd
+import pyarrow as pa
 
 from recon_assets.errors import BadRowError, VersionError
 from recon_assets.fifo import allocate
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.money import round_money
+from recon_assets.trades import empty_trades
 
 
 @dataclass(frozen=True)
@@ -40,69 +41,152 @@ class VersionSummary:
     reused: bool = False
 
 
-def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,
-                    symbols: Sequence[str] = (), skip_bad_rows: bool = False,
-                    only_if_changed: bool = False,
-                    log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
-    """Read the ledger, allocate FIFO, and write a new version in one locked transaction.
+@dataclass(frozen=True)
+class SymbolAllocations:
+    """One step's share of a version: the allocations of some symbols, and their bad rows."""
+
+    symbols: tuple[str, ...]
+    trade_count: int
+    allocations: pd.DataFrame
+    problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a computation will cover: the symbols (one step each when fanned out), the
+    ledger fingerprint it starts from, and rows that no symbol step can see (no symbol, or
+    an order id under two symbols)."""
+
+    symbols: tuple[str, ...]
+    fingerprint: str
+    started: datetime
+    ledger_problems: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def bad_order_ids(self) -> frozenset[str]:
+        return frozenset(p[0] for p in self.ledger_problems)
+
+
+def plan_version(store: LedgerStore, symbols: Sequence[str] = ()) -> Plan:
+    """Fix the symbols and the starting fingerprint before any trade is read."""
+    started = datetime.now(timezone.utc)
+    fingerprint = str(store.fingerprint())
+    present, problems = store.symbol_census()
+    chosen = [s for s in present if s in set(symbols)] if symbols else present
+    return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems)
+
+
+def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
+                     exclude: frozenset[str] = frozenset()) -> SymbolAllocations:
+    """Read these symbols' orders and allocate them (pure FIFO); bad rows are returned, not
+    allocated, so one report can name every bad row of the ledger."""
+    if not symbols:
+        return SymbolAllocations((), 0, allocate(empty_trades()))
+    normalized = store.read_trades(symbols=list(symbols))
+    trades = normalized.trades
+    if exclude:
+        trades = trades[~trades["order_id"].isin(exclude)]
+    return SymbolAllocations(tuple(symbols), len(trades), allocate(trades), normalized.problems)
+
+
+def reuse_latest(store: LedgerStore, fingerprint: str,
+                 log: Callable[[str], None]) -> VersionSummary | None:
+    """The latest version, when it was computed from the ledger as it is now."""
+    with store.connect() as conn:
+        latest = versions.latest_version(conn)
+    if latest is None or latest.ledger_fingerprint != fingerprint:
+        return None
+    log(f"ledger unchanged since version {latest.version}; not recomputing")
+    return VersionSummary(
+        version=latest.version, batch_id=latest.batch_id, trade_count=latest.trade_count,
+        allocation_count=latest.allocation_count, unmatched_count=latest.unmatched_count,
+        total_pnl_usd=latest.total_pnl_usd or Decimal(0), pnl_by_symbol={},
+        symbols=latest.symbols, ledger_fingerprint=fingerprint, reused=True)
+
+
+def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocations], *,
+                   version: int | None = None, replace: bool = False,
+                   skip_bad_rows: bool = False,
+                   log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
+    """Assemble the parts into one version and write it in one locked transaction.
 
     Bad ledger rows stop the computation (nothing is written) unless ``skip_bad_rows``, in
-    which case they are left out and listed in the version's log row. With
-    ``only_if_changed`` the latest version is reused when it was computed from the ledger as
-    it is now (same fingerprint), as the weekly schedule wants.
+    which case they are left out and listed in the version's log row.
     """
-    started = datetime.now(timezone.utc)
-    clock = time.perf_counter()
-    fingerprint = store.fingerprint()
-    if only_if_changed and version is None and not symbols:
-        with store.connect() as conn:
-            latest = versions.latest_version(conn)
-        if latest is not None and latest.ledger_fingerprint == str(fingerprint):
-            log(f"ledger unchanged since version {latest.version}; not recomputing")
-            return VersionSummary(
-                version=latest.version, batch_id=latest.batch_id,
-                trade_count=latest.trade_count, allocation_count=latest.allocation_count,
-                unmatched_count=latest.unmatched_count,
-                total_pnl_usd=latest.total_pnl_usd or Decimal(0), pnl_by_symbol={},
-                symbols=latest.symbols, ledger_fingerprint=str(fingerprint), reused=True)
-    normalized = store.read_trades(symbols=list(symbols) or None)
-    if normalized.problems and not skip_bad_rows:
+    problems = sorted(set(plan.ledger_problems).union(*(p.problems for p in parts)))
+    if problems and not skip_bad_rows:
         raise BadRowError("ledger rows (FIFO refuses to write a version; fix them or pass "
-                          "--skip-bad-rows)", normalized.problems)
-    trades = normalized.trades
-    log(f"allocating {len(trades)} orders over {trades['symbol'].nunique()} symbols")
-    allocations = allocate(trades)
+                          "--skip-bad-rows)", problems)
+    allocations = concat_allocations([p.allocations for p in parts])
     matched = allocations[allocations["buy_order_id"].notna()]
     pnl_by_symbol = {sym: round_money(sum(group.tolist(), Decimal(0)))
                      for sym, group in matched.groupby("symbol")["pnl_usd"]}
     total = round_money(sum(pnl_by_symbol.values(), Decimal(0)))
     unmatched_count = int(allocations["buy_order_id"].isna().sum())
+    trade_count = sum(p.trade_count for p in parts)
+    symbols = sorted({s for p in parts for s in p.symbols})
     batch_id = uuid.uuid4().hex
     with store.locked("fifo") as conn:
         number = versions.claim_version(conn, version, replace)
         finished = datetime.now(timezone.utc)
-        duration_ms = int((time.perf_counter() - clock) * 1000)
+        duration_ms = int((finished - plan.started).total_seconds() * 1000)
         versions.write_version(conn, version=number, batch_id=batch_id, allocations=allocations,
                                allocation_time=finished, log={
-                                   "status": versions.STATUS_COMPUTED, "started_at": started,
-                                   "finished_at": finished, "duration_ms": duration_ms,
-                                   "trade_count": len(trades),
+                                   "status": versions.STATUS_COMPUTED,
+                                   "started_at": plan.started, "finished_at": finished,
+                                   "duration_ms": duration_ms, "trade_count": trade_count,
                                    "allocation_count": len(allocations),
-                                   "unmatched_count": unmatched_count,
-                                   "symbols": sorted(trades["symbol"].unique().tolist()),
+                                   "unmatched_count": unmatched_count, "symbols": symbols,
                                    "total_pnl_usd": total,
-                                   "ledger_fingerprint": str(fingerprint),
-                                   "skipped_rows": [list(p) for p in normalized.problems],
+                                   "ledger_fingerprint": plan.fingerprint,
+                                   "skipped_rows": [list(p) for p in problems],
                                })
-    log(f"wrote FIFO version {number}: {len(allocations)} allocations, "
-        f"{unmatched_count} unmatched, total PnL {total}")
+    log(f"wrote FIFO version {number}: {len(allocations)} allocations over {trade_count} "
+        f"orders, {unmatched_count} unmatched, total PnL {total}")
     return VersionSummary(
-        version=number, batch_id=batch_id, trade_count=len(trades),
+        version=number, batch_id=batch_id, trade_count=trade_count,
         allocation_count=len(allocations), unmatched_count=unmatched_count,
-        total_pnl_usd=total, pnl_by_symbol=pnl_by_symbol,
-        symbols=sorted(trades["symbol"].unique().tolist()),
-        ledger_fingerprint=str(fingerprint), skipped_rows=normalized.problems,
-        duration_ms=duration_ms)
+        total_pnl_usd=total, pnl_by_symbol=pnl_by_symbol, symbols=symbols,
+        ledger_fingerprint=plan.fingerprint, skipped_rows=problems, duration_ms=duration_ms)
+
+
+def concat_allocations(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Stack per-symbol allocations; decimal columns are widened to a common scale first
+    (exact), so the result keeps pyarrow decimals instead of falling back to objects."""
+    frames = [f for f in frames if len(f)] or list(frames[:1])
+    if not frames:
+        return allocate(empty_trades())
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    widened = []
+    for column in frames[0].columns:
+        types = [f[column].dtype for f in frames]
+        arrow = [t.pyarrow_dtype for t in types if isinstance(t, pd.ArrowDtype)]
+        if len(arrow) == len(types) and all(pa.types.is_decimal(t) for t in arrow):
+            widened.append((column, pd.ArrowDtype(pa.decimal128(
+                max(t.precision for t in arrow), max(t.scale for t in arrow)))))
+    cast = dict(widened)
+    return pd.concat([f.astype(cast) for f in frames], ignore_index=True)
+
+
+def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,
+                    symbols: Sequence[str] = (), skip_bad_rows: bool = False,
+                    only_if_changed: bool = False,
+                    log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
+    """Plan, allocate and write a version in one process (the fan-out's steps in sequence).
+
+    With ``only_if_changed`` the latest version is reused when it was computed from the
+    ledger as it is now (same fingerprint), as the weekly schedule wants.
+    """
+    plan = plan_version(store, symbols)
+    if only_if_changed and version is None and not symbols:
+        reused = reuse_latest(store, plan.fingerprint, log)
+        if reused is not None:
+            return reused
+    log(f"allocating {len(plan.symbols)} symbols")
+    part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids)
+    return write_computed(store, plan, [part], version=version, replace=replace,
+                          skip_bad_rows=skip_bad_rows, log=log)
 
 
 def resolve_version(store: LedgerStore, version: int | None) -> versions.VersionInfo:

@@ -92,15 +92,18 @@ class LedgerStore:
         """A transaction holding the ledger-wide lock ``name`` (e.g. ``"fifo"``, ``"backfill"``).
 
         PostgreSQL: a transaction-scoped advisory lock, so it is released by commit, rollback or
-        a killed process alike. SQLite: a lock file beside the database. Waits up to
-        ``timeout`` seconds, then raises :class:`ConcurrencyError`.
+        a killed process alike; keyed by ``name`` and the ledger's schema, so ledgers in other
+        schemas of the same database do not wait for each other. SQLite: a lock file beside
+        the database. Waits up to ``timeout`` seconds, then raises :class:`ConcurrencyError`.
         """
         if self.dialect == "postgresql":
             key = zlib.crc32(f"recon-assets:{name}".encode())
+            key -= 2 ** 32 if key >= 2 ** 31 else 0  # the two-key form takes int4 keys
             deadline = time.monotonic() + timeout
             with self.begin() as conn:
-                while not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                       {"k": key}).scalar():
+                while not conn.execute(text(
+                        "SELECT pg_try_advisory_xact_lock(:k, "
+                        "hashtext(coalesce(current_schema(), '')))"), {"k": key}).scalar():
                     if time.monotonic() > deadline:
                         raise ConcurrencyError(
                             f"another recon-assets {name} holds the ledger lock; gave up after "
@@ -171,7 +174,7 @@ class LedgerStore:
         where, params = [], {}
         if symbols:
             names = [f":s{i}" for i in range(len(symbols))]
-            where.append(f"symbol IN ({', '.join(names)})")
+            where.append(f"TRIM(symbol) IN ({', '.join(names)})")
             params.update({f"s{i}": s for i, s in enumerate(symbols)})
         if start is not None:
             where.append("order_time >= :start")
@@ -185,6 +188,27 @@ class LedgerStore:
             rows = conn.execute(text(sql), params).fetchall()
         raw = pd.DataFrame.from_records(rows, columns=select_cols)
         return normalize_trades(raw)
+
+    def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
+        """The symbols of ``trade_records`` (trimmed, as reads normalize them), and the rows
+        that no per-symbol read can judge: no symbol, or an order id seen more than once.
+
+        Problems are worded as :func:`recon_assets.trades.normalize_trades` words them, so a
+        row reported both ways is reported once.
+        """
+        with self.connect() as conn:
+            symbols = sorted(str(s).strip() for s in conn.execute(text(
+                "SELECT DISTINCT symbol FROM trade_records WHERE symbol IS NOT NULL"))
+                .scalars() if str(s).strip())
+            blank = conn.execute(text(
+                "SELECT order_id, symbol FROM trade_records "
+                "WHERE symbol IS NULL OR TRIM(symbol) = ''")).all()
+            twice = conn.execute(text(
+                "SELECT order_id FROM trade_records GROUP BY order_id "
+                "HAVING COUNT(*) > 1")).scalars().all()
+        problems = [(str(oid), "symbol", f"missing or not text: {sym!r}") for oid, sym in blank]
+        problems += [(str(oid), "order_id", "duplicate order id") for oid in twice]
+        return sorted(set(symbols)), problems
 
     def _time_param(self, when: datetime) -> object:
         return schema.UtcDateTime().process_bind_param(when, self.engine.dialect)
