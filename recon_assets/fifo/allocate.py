@@ -1,15 +1,14 @@
 """``allocate``: exact FIFO cost basis for a trades frame (SPEC section 3), vectorized.
 
 The work is split by what it needs to be fast and exact: :mod:`.ordering` sorts the orders and
-turns their Decimals into integers (:mod:`.scaled`), :mod:`.matching` pairs sells with buys
-per symbol on cumulative sizes, :mod:`.amounts` computes the money of every piece at once,
-and :mod:`.decimal_columns` turns the integers into decimal columns.
+turns their Decimals into integers (:mod:`recon_assets.scaled`), :mod:`.matching` pairs sells
+with buys per symbol on cumulative sizes, :mod:`.amounts` computes the money of every piece at
+once, and :func:`recon_assets.scaled.decimal_series` turns the integers into decimal columns.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -18,9 +17,8 @@ import pyarrow as pa
 from recon_assets.fifo.amounts import amount, difference_rounded
 from recon_assets.fifo.matching import match_fifo
 from recon_assets.fifo.ordering import Book, book_orders
-from recon_assets.fifo.decimal_columns import decimal_series
-from recon_assets.fifo.scaled import spread
 from recon_assets.money import EXACT
+from recon_assets.scaled import decimal_of, decimal_series, spread
 from recon_assets.trades import normalize_trades
 
 #: Columns of :func:`allocate`'s result: ``fifo_allocations`` minus the version bookkeeping.
@@ -123,8 +121,7 @@ def _notes(book: Book, rows: _Rows) -> np.ndarray:
     unmatched = np.flatnonzero(rows.buy < 0)
     sizes = book.values("size", rows.sell[unmatched])
     for row, size in zip(unmatched, sizes):
-        remainder = Decimal(int(rows.size[row])).scaleb(
-            -int(book.size_places[rows.sell[row]]), context=EXACT)
+        remainder = decimal_of(rows.size[row], book.size_places[rows.sell[row]])
         notes[row] = (f"UNMATCHED: {format(remainder.normalize(EXACT), 'f')} of "
                       f"{format(size, 'f')} not covered by earlier buys")
     return notes

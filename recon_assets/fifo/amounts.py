@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recon_assets.fifo.scaled import MAX_PLACES, POW10, Scaled, as_int64, powers_of_ten
+from recon_assets.scaled import (MAX_PLACES, POW10, Scaled, as_int64, powers_of_ten,
+                                 round_half_even)
 
 _PLACES = 8  # money is stored with 8 places
 _ABSENT = -99  # "x" or "y" of a missing price or fee: never the largest
@@ -46,9 +47,7 @@ class Exact:
 
     def rounded(self) -> np.ndarray:
         """Half-even rounding to whole units of 1e-8."""
-        twice = 2 * self.remainder
-        up = (twice > self.denominator) | ((twice == self.denominator) & (self.floor % 2 == 1))
-        return self.floor + up.astype(bool)
+        return round_half_even(self.floor, self.remainder, self.denominator)
 
 
 def amount(qty: np.ndarray, size_places: np.ndarray, price: Scaled | None, fee: Scaled | None,

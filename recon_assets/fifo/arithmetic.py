@@ -15,7 +15,7 @@ import pandas as pd
 
 from recon_assets.fifo.amounts import amount, difference_rounded, fee_per_unit
 from recon_assets.fifo.columns import AllocationView, at_places, text
-from recon_assets.fifo.scaled import Scaled, spread, to_places
+from recon_assets.scaled import Scaled, spread, to_places
 
 _MONEY = ["proceeds_usd", "net_proceeds_usd", "sell_fees_per_unit", "cost_basis_usd",
           "pnl_usd", "buy_fees_per_unit"]

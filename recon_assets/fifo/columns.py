@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recon_assets.fifo.scaled import Scaled, scale_arrow, scale_decimals, to_places
-from recon_assets.money import EXACT, to_decimal
+from recon_assets.scaled import Scaled, decimal_of, scale_arrow, scale_values, to_places
 
 
 def exact(series: pd.Series) -> tuple[Scaled, np.ndarray]:
@@ -30,9 +29,7 @@ def exact(series: pd.Series) -> tuple[Scaled, np.ndarray]:
         return scale_arrow(pa.array(series.array)), present
     values = series.to_numpy(dtype=object).copy()
     values[~present] = Decimal(0)
-    if pd.api.types.infer_dtype(values, skipna=False) != "decimal":
-        values = np.array([to_decimal(v) for v in values], dtype=object)
-    return scale_decimals(values), present
+    return scale_values(values, missing=Decimal(0)), present
 
 
 def ids(series: pd.Series) -> np.ndarray:
@@ -58,23 +55,9 @@ def common_places(*parts: tuple[Scaled, np.ndarray]) -> int:
     return max((int(s.places[p].max()) for s, p in parts if p.any()), default=0)
 
 
-def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray:
-    """Exact sums of ``values`` per code in ``0..groups-1`` (code -1: left out)."""
-    keep = codes >= 0
-    codes, values = codes[keep], values[keep]
-    if values.dtype == np.int64 and np.abs(values.astype(float)).sum() >= 2.0 ** 62:
-        values = values.astype(object)
-    sums = np.zeros(groups, dtype=values.dtype)
-    if len(codes):
-        order = np.argsort(codes)
-        starts = np.flatnonzero(np.diff(codes[order], prepend=-1))
-        sums[codes[order][starts]] = np.add.reduceat(values[order], starts)
-    return sums
-
-
 def text(units: object, places: int) -> str:
     """An integer at ``places`` as a plain decimal string, for messages."""
-    return format(Decimal(int(units)).scaleb(-int(places), context=EXACT), "f")
+    return format(decimal_of(units, places), "f")
 
 
 class AllocationView:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.fifo.amounts import Exact, fee_per_unit
-from recon_assets.fifo.decimal_columns import decimal_series
-from recon_assets.fifo.scaled import Scaled, as_int64, scale_decimals, to_places
+from recon_assets.scaled import (Scaled, as_int64, decimal_series, group_starts, scale_decimals,
+                                 to_places)
 
 _DUST_PLACES = 8  # DUST = 1e-8
 
@@ -85,7 +85,7 @@ def book_orders(frame: pd.DataFrame) -> Book:
               for name, column in (("price", "price"), ("fee", "total_fees_usd"),
                                    ("size", "size"))}
     codes = codes[order]
-    starts = np.flatnonzero(np.diff(codes, prepend=-1))
+    starts = group_starts(codes)
     ends = np.append(starts[1:], len(codes))
     size = scaled.pop("size")
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)

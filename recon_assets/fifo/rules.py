@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.fifo.arithmetic import arithmetic_failures
-from recon_assets.fifo.columns import AllocationView, at_places, common_places, group_sums, \
-    text
-from recon_assets.money import EXACT, round_money
+from recon_assets.fifo.columns import AllocationView, at_places, common_places, text
+from recon_assets.money import round_money
+from recon_assets.scaled import decimal_of, group_sums
 from recon_assets.trades import normalize_trades
 
 RULE_NAMES = ["sells_fully_allocated", "no_buy_over_allocated", "no_duplicate_pairs",
@@ -167,7 +167,7 @@ def _total_pnl(view: AllocationView, reported: Decimal | None,
                                return_inverse=True)
     by_symbol = group_sums(np.where(view.matched & present & fits, codes, -1), units,
                            len(symbols))
-    total = Decimal(int(sum(by_symbol.tolist()))).scaleb(-8, context=EXACT)
+    total = decimal_of(sum(by_symbol.tolist()), 8)
     metadata.update(total_pnl_usd=str(total), symbols=len(symbols))
     if reported is not None:
         metadata["reported_total_pnl_usd"] = str(reported)

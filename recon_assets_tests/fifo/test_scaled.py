@@ -9,9 +9,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon_assets.fifo.decimal_columns import decimal_series, mul_128
-from recon_assets.fifo.scaled import scale_decimals
 from recon_assets.money import EXACT
+from recon_assets.scaled import decimal_series, mul_128, scale_decimals
 
 _DECIMALS = st.builds(lambda digits, exponent, sign: Decimal((sign, digits, exponent)),
                       st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
