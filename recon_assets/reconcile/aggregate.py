@@ -3,7 +3,7 @@
 The old bot keyed fills by ``order_id`` in a dict, so each partial fill overwrote the previous
 one and backfilled orders had the size of their last fill. Here every fill of an order counts,
 exactly once per ``trade_id``, with exact arithmetic on scaled integers (see
-:mod:`recon_assets.reconcile.scaled`), vectorized over all fills at once.
+:mod:`recon_assets.scaled`), vectorized over all fills at once.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pandas as pd
 
 from recon_assets.errors import BadRowError
 from recon_assets.exchange.models import FILL_COLUMNS
-from recon_assets.reconcile.scaled import (Scaled, div_half_even, group_starts, group_sums,
-                                           to_decimals, to_scaled)
+from recon_assets.scaled import (Scaled, div_half_even, group_starts, group_sums, scale_values,
+                                 spread, to_decimals)
 from recon_assets.trades import SIDES, TRADE_COLUMNS, empty_trades
 
 #: Quotients (base size of a quote-sized fill, average price) that do not terminate are rounded
@@ -56,15 +56,17 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     starts = group_starts(codes)
     price, size, fee = _checked_values(fills, starts)
     quote = fills["size_in_quote"].to_numpy(dtype=bool)
-    base_scale = max(size.scale, QUOTIENT_PLACES) if quote.any() else size.scale
-    base = size.at(base_scale).copy()
+    price_places, size_places = price.most_places, size.most_places
+    prices = price.ints_at(price_places)
+    base_scale = max(size_places, QUOTIENT_PLACES) if quote.any() else size_places
+    base = size.ints_at(base_scale)
     if quote.any():  # base = quote / price, at base_scale places
-        base[quote] = div_half_even(size.ints[quote] * 10 ** (base_scale + price.scale
-                                                              - size.scale), price.ints[quote])
-    notional = price.ints * base  # at price.scale + base_scale places
-    base_sum, notional_sum = group_sums(base, starts), group_sums(notional, starts)
-    price_scale = max(price.scale, QUOTIENT_PLACES)
-    avg_price = div_half_even(notional_sum * 10 ** (price_scale - price.scale), base_sum)
+        base[quote] = div_half_even(base[quote] * 10 ** price_places, prices[quote])
+    notional = prices * base  # at price_places + base_scale places
+    orders = len(starts)
+    base_sum, notional_sum = group_sums(codes, base, orders), group_sums(codes, notional, orders)
+    price_scale = max(price_places, QUOTIENT_PLACES)
+    avg_price = div_half_even(notional_sum * 10 ** (price_scale - price_places), base_sum)
 
     firsts = fills.iloc[starts]
     trades = pd.DataFrame({
@@ -74,7 +76,8 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
         "order_time": times.iloc[starts].reset_index(drop=True),
         "price": to_decimals(avg_price, price_scale),
         "size": to_decimals(base_sum, base_scale),
-        "total_fees_usd": to_decimals(group_sums(fee.ints, starts), fee.scale),
+        "total_fees_usd": to_decimals(group_sums(codes, fee.ints_at(fee.most_places), orders),
+                                      fee.most_places),
     })
     return trades.sort_values(["order_time", "order_id"], kind="stable",
                               ignore_index=True)[TRADE_COLUMNS]
@@ -91,24 +94,17 @@ def _checked_values(fills: pd.DataFrame, starts: np.ndarray
     product = fills["product_id"].to_numpy(dtype=object)
     missing = {c: fills[c].isna().to_numpy() for c in _AGGREGATE_INPUTS}
     present = ~(missing["price"] | missing["size"] | missing["commission"])
-    price, size, fee = (to_scaled(fills[c].to_numpy(dtype=object)[present])
+    price, size, fee = (scale_values(fills[c].to_numpy(dtype=object)[present])
                         for c in ("price", "size", "commission"))
     rules = [*((c, bad, "missing") for c, bad in missing.items()),
-        ("price", _at(present, price.ints <= 0), "must be positive"),
-        ("size", _at(present, size.ints <= 0), "must be positive"),
+        ("price", spread(price.mantissa <= 0, present, len(present)), "must be positive"),
+        ("size", spread(size.mantissa <= 0, present, len(present)), "must be positive"),
         ("side", ~np.isin(side, SIDES), "unknown side (want BUY or SELL)"),
         ("product_id", product != product[first], "differs from the order's first fill"),
         ("side", side != side[first], "differs from the order's first fill"),
     ]
     _raise_bad(fills, rules)
     return price, size, fee
-
-
-def _at(present: np.ndarray, flags: np.ndarray) -> np.ndarray:
-    """Flags computed for the present rows, spread back over all rows."""
-    out = np.zeros(len(present), dtype=bool)
-    out[present] = flags
-    return out
 
 
 def _raise_bad(fills: pd.DataFrame, rules: list[tuple[str, np.ndarray, str]]) -> None:

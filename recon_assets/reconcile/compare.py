@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.errors import BadRowError
-from recon_assets.reconcile.scaled import scalar_scaled, to_scaled
+from recon_assets.scaled import scale_values
 from recon_assets.trades import TRADE_COLUMNS
 
 MISMATCH_COLUMNS = ["order_id", "symbol", "field", "exchange_value", "ledger_value"]
@@ -193,13 +193,12 @@ def _beyond(e_values: np.ndarray, l_values: np.ndarray, tolerance: Decimal, fiel
     elif null.any():
         raise BadRowError("orders", [(str(oid), field, "missing")
                                      for oid in order_ids[candidates[null]]])
-    e, l = to_scaled(e_sub), to_scaled(l_sub)
-    tol, tol_scale = scalar_scaled(tolerance)
-    scale = max(e.scale, l.scale, tol_scale)
-    e_ints, l_ints = e.at(scale), l.at(scale)
+    e, l, tol = scale_values(e_sub), scale_values(l_sub), scale_values([tolerance])
+    scale = max(e.most_places, l.most_places, tol.most_places)
+    e_ints, l_ints, (tol_ints,) = e.ints_at(scale), l.ints_at(scale), tol.ints_at(scale)
     difference = np.abs(e_ints - l_ints)
-    beyond = difference > tol * 10 ** (scale - tol_scale)
-    if field == "price":
+    beyond = difference > tol_ints
+    if field == "price":  # difference > tolerance * largest, both sides times 10**scale
         largest = np.maximum(np.abs(e_ints), np.abs(l_ints))
-        beyond &= difference * 10 ** tol_scale > tol * largest
+        beyond &= difference * 10 ** scale > tol_ints * largest
     return candidates[beyond]

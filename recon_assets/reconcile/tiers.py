@@ -18,8 +18,7 @@ from recon_assets.money import decimal_str
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 from recon_assets.reconcile.compare import (DUPLICATE_COLUMNS, MISMATCH_COLUMNS, OrderDiff,
                                             Tolerances, compare_orders, empty_frame)
-from recon_assets.reconcile.scaled import (group_starts, group_sums, scalar_scaled, to_decimals,
-                                           to_scaled)
+from recon_assets.scaled import group_starts, group_sums, scale_values, to_decimals
 from recon_assets.trades import TRADE_COLUMNS, empty_trades
 
 Window = tuple[pd.Timestamp, pd.Timestamp]
@@ -84,10 +83,11 @@ def count_buckets(trades: pd.DataFrame) -> pd.DataFrame:
     codes = keys.groupby(BUCKET_KEYS, sort=True).ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")
     starts = group_starts(codes[order])
-    size = to_scaled(trades["size"].to_numpy(dtype=object)[order])
+    size = scale_values(trades["size"].to_numpy(dtype=object)[order])
     buckets = keys.iloc[order[starts]].reset_index(drop=True)
     buckets["count"] = np.diff(np.r_[starts, len(order)]).astype(np.int64)
-    buckets["size_sum"] = to_decimals(group_sums(size.ints, starts), size.scale)
+    buckets["size_sum"] = to_decimals(group_sums(codes[order], size.ints_at(size.most_places),
+                                                 len(starts)), size.most_places)
     return buckets
 
 
@@ -107,13 +107,13 @@ def differing_buckets(exchange_buckets: pd.DataFrame, ledger_buckets: pd.DataFra
         out[f"{side}_count"] = joined[f"count_{side}"].fillna(0).astype(np.int64)
         sums = joined[f"size_sum_{side}"].astype(object)
         out[f"{side}_size_sum"] = sums.where(sums.notna(), Decimal(0))
-    e, l = to_scaled(out["exchange_size_sum"]), to_scaled(out["ledger_size_sum"])
-    tol, tol_scale = scalar_scaled(size_tolerance)
-    scale = max(e.scale, l.scale, tol_scale)
-    allowed = tol * 10 ** (scale - tol_scale) * np.maximum(
+    e, l = scale_values(out["exchange_size_sum"]), scale_values(out["ledger_size_sum"])
+    tol = scale_values([size_tolerance])
+    scale = max(e.most_places, l.most_places, tol.most_places)
+    allowed = tol.ints_at(scale)[0] * np.maximum(
         out["exchange_count"].to_numpy(), out["ledger_count"].to_numpy()).astype(object)
     differs = (out["exchange_count"] != out["ledger_count"]).to_numpy() | (
-        np.abs(e.at(scale) - l.at(scale)) > allowed).astype(bool)
+        np.abs(e.ints_at(scale) - l.ints_at(scale)) > allowed).astype(bool)
     columns = [*BUCKET_KEYS, "exchange_count", "ledger_count", "exchange_size_sum",
                "ledger_size_sum"]
     return out.loc[differs, columns].reset_index(drop=True)
