@@ -127,6 +127,7 @@ def write_version(conn: Connection, *, version: int, batch_id: str, allocations:
         import io
 
         import pyarrow as pa
+        from pyarrow import compute as pc
         from pyarrow import csv as pa_csv
         from sqlalchemy import Text
 
@@ -150,8 +151,10 @@ def write_version(conn: Connection, *, version: int, batch_id: str, allocations:
             if pd.api.types.is_datetime64_dtype(values.dtype):  # naive is UTC (UtcDateTime)
                 values = values.dt.tz_localize("UTC")
             if isinstance(values.dtype, pd.DatetimeTZDtype):
-                return pa.array(values.dt.tz_convert("UTC").dt.floor("us")
-                                .astype("datetime64[us, UTC]"))
+                # Written naive plus "+00": Arrow formats zoned times ten times slower.
+                naive = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
+                text = pa.array(naive.astype("datetime64[us]")).cast(pa.string())
+                return pc.binary_join_element_wise(text, "+00", "")
             if pd.api.types.is_integer_dtype(values.dtype):
                 return pa.array(values, type=pa.int64())
             if isinstance(column.type, Text):
