@@ -19,7 +19,7 @@ from coinbase.rest import RESTClient
 
 from recon_assets.exchange.client import ExchangeClient, parse_base_url
 from recon_assets.exchange.simulator import write_fills_jsonl
-from recon_assets.exchange.transport import Pacer, mount_plain_http
+from recon_assets.exchange.transport import Pacer, mount_plain_http, reset_delay
 
 #: The private REST limit Coinbase gives per key, enforced by the simulator (429 beyond).
 RATE_LIMIT = 30
@@ -69,7 +69,8 @@ def simulator(fills: list[dict], workdir: Path, rate_limit: int | None = RATE_LI
 def sdk_paging_loop(sim: RunningSimulator, requests_per_second: float, page_size: int = 1000,
                     **filters: object) -> dict:
     """The baseline: the bare SDK's ``get_fills`` cursor loop under the same pacing, nothing
-    else (no validation, no archive); a 429 waits a second and asks again."""
+    else (no validation, no archive); a 429 waits for the announced ``x-ratelimit-reset`` (a
+    fraction of a second) and asks again."""
     host_port, _ = parse_base_url(sim.url)
     rest = RESTClient(api_key=None, api_secret=None, key_file=str(sim.key_file),
                       base_url=host_port, timeout=30, rate_limit_headers=True)
@@ -85,7 +86,8 @@ def sdk_paging_loop(sim: RunningSimulator, requests_per_second: float, page_size
             if getattr(getattr(exc, "response", None), "status_code", None) != 429:
                 raise
             limited += 1
-            time.sleep(1.0)
+            reset = reset_delay(exc.response.headers.get("x-ratelimit-reset"))
+            time.sleep(1.0 if reset is None else reset)
             continue
         fills += len(body.get("fills") or [])
         cursor = body.get("cursor") or None
