@@ -76,7 +76,7 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
-    with dg.DagsterInstance.get() as instance:
+    with _instance() as instance:
         result = job.execute_in_process(run_config=run_config, instance=instance,
                                         raise_on_error=False,
                                         tags={"recon-assets/cli": job_name, **(tags or {})})
@@ -89,6 +89,16 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
             k: getattr(v, "value", v) for k, v in mat.metadata.items()}
     return JobOutcome(run_id=result.run_id, materializations=materializations,
                       checks=list(result.get_asset_check_evaluations()))
+
+
+def _instance() -> Any:
+    """The Dagster instance of ``$DAGSTER_HOME``, opened under a lock file there: the first
+    open creates its SQLite storage, and two commands racing to create it would fail."""
+    import dagster as dg
+    from filelock import FileLock
+
+    with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-instance.lock")):
+        return dg.DagsterInstance.get()
 
 
 def _raise_failure(result: Any) -> None:
