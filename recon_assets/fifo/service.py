@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from recon_assets.errors import BadRowError, VersionError
+from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
@@ -68,10 +68,19 @@ class Plan:
 
 
 def plan_version(store: LedgerStore, symbols: Sequence[str] = ()) -> Plan:
-    """Fix the symbols and the starting fingerprint before any trade is read."""
+    """Fix the symbols and the starting fingerprint before any trade is read.
+
+    A requested symbol the ledger has no order for is refused (a typo would otherwise write
+    an empty version that the checks then hold against every symbol).
+    """
     started = datetime.now(timezone.utc)
     fingerprint = str(store.fingerprint())
     present, problems = store.symbol_census()
+    unknown = sorted(set(symbols) - set(present))
+    if unknown:
+        raise ConfigError(f"no orders for {', '.join(map(repr, unknown))} in trade_records "
+                          f"(symbols there: {', '.join(sorted(present)) or 'none'}); "
+                          "nothing computed")
     chosen = [s for s in present if s in set(symbols)] if symbols else present
     return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems)
 
