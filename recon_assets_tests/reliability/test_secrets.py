@@ -234,3 +234,15 @@ def test_hostile_text_in_the_ledger_is_data_not_sql(sqlite_url, monkeypatch, cap
     store.dispose()
     assert ids == {o["order_id"] for o in orders}
     assert symbols_v1 == {odd_symbol} and by_version[2] == len({o["symbol"] for o in orders})
+
+
+def test_the_simulator_listens_on_loopback_only(tmp_path):
+    """Its default host, and the embedded simulator every fresh machine starts (the CLI's
+    ``--host`` default is checked in ``exchange/test_simulator_cli.py``)."""
+    import inspect as pyinspect
+
+    from recon_assets.exchange.resources import ExchangeResource
+
+    assert pyinspect.signature(Simulator).parameters["host"].default == "127.0.0.1"
+    with ExchangeResource().get_client() as client:  # no exchange configured: embedded
+        assert client.origin.startswith("http://127.0.0.1:")
