@@ -68,19 +68,20 @@ def _orders(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return jsonable(renamed.to_dict("records"))
 
 
-def _exchange_orders_live(client: ExchangeClient, windows: dict[str, tuple[Any, Any]]
-                          ) -> pd.DataFrame:
-    """Tier 1's exchange side: only the affected symbols and windows, then every fill of the
-    candidate orders by id, so an order whose fills straddle a window edge is whole."""
+def _exchange_orders_live(client: ExchangeClient, windows: dict[str, tuple[Any, Any]],
+                          ledger_ids: set[str]) -> pd.DataFrame:
+    """Tier 1's exchange side: only the affected symbols and windows; then, for the orders
+    the ledger lacks, every fill by order id, so an order whose fills straddle a window edge
+    is aggregated whole (orders the ledger has need no second look)."""
     records: list[dict] = []
     for symbol, (start, end) in sorted(windows.items()):
         for page in client.iter_fills(product_ids=[symbol], start_sequence_timestamp=start,
                                       end_sequence_timestamp=end + pd.Timedelta(seconds=1)):
             records.extend(page)
-    order_ids = sorted({r.get("order_id") for r in records if r.get("order_id")})
+    missing = sorted({r.get("order_id") for r in records if r.get("order_id")} - ledger_ids)
     complete: list[dict] = []
-    for chunk in range(0, len(order_ids), 100):
-        for page in client.iter_fills(order_ids=order_ids[chunk:chunk + 100]):
+    for chunk in range(0, len(missing), 100):
+        for page in client.iter_fills(order_ids=missing[chunk:chunk + 100]):
             complete.extend(page)
     fills, problems = normalize_fills(complete)
     if problems:
@@ -133,7 +134,8 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
         log(f"tier 1: {len(unmatched)} unmatched sells in version {info.version}; fetching "
             f"{len(windows)} symbol windows from the exchange")
         with client_factory() as client:
-            exchange = (_exchange_orders_live(client, windows) if windows
+            exchange = (_exchange_orders_live(client, windows, set(ledger["order_id"]))
+                        if windows
                         else ledger.iloc[0:0])
             requests = client.stats.requests
         diff = tier1_missing(exchange, ledger, windows)
