@@ -14,7 +14,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.client import DEFAULT_REQUESTS_PER_SECOND, ExchangeClient
 from recon_assets.exchange.transport import RetryPolicy
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.settings import Settings, load_settings
@@ -40,7 +40,7 @@ def embedded_simulator(settings: Settings) -> Simulator:
         return simulator
 
 
-def client_for(settings: Settings, requests_per_second: float = 25.0,
+def client_for(settings: Settings, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
                retry: RetryPolicy = RetryPolicy()) -> ExchangeClient:
     """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded."""
     mode = settings.exchange_mode
@@ -60,7 +60,7 @@ class ExchangeResource(ConfigurableResource):
     """The exchange for assets; only non-secret tuning is configurable."""
 
     requests_per_second: float = Field(
-        default=25.0, gt=0,
+        default=DEFAULT_REQUESTS_PER_SECOND, gt=0,
         description="Client-side request pacing; Coinbase allows about 30/s per private key.")
     max_attempts: int = Field(
         default=RetryPolicy.max_attempts, ge=1,
