@@ -82,18 +82,6 @@ def test_inventory_command(backfilled, capsys):
     assert _run(["inventory", "--at", "soon"]) == EXIT_USAGE
 
 
-def _job_registered() -> bool:
-    try:
-        from recon_assets.definitions import defs
-
-        defs.get_job_def("version_diff_job")
-        return True
-    except Exception:  # not merged yet: see docs/history.md
-        return False
-
-
-@pytest.mark.skipif(not _job_registered(), reason="version_diff_job is not in the definitions "
-                                                  "yet (docs/history.md lists the lines)")
 def test_diff_versions_command(backfilled, capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     assert _run(["diff-versions", "1", "2", "--json"]) == 0

@@ -116,14 +116,13 @@ def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
     assert meta["changed_sells"] == 1 and Decimal(meta["pnl_delta_usd"]) == 1
 
 
-def test_the_job_to_register_loads_and_runs_the_check(sqlite_url):
-    """The lines docs/history.md asks to add to jobs.py and definitions.py make loadable defs
-    whose job runs the asset with its check."""
+def test_the_version_diff_job_loads_and_runs_the_check(sqlite_url):
+    """The project's version_diff_job runs the asset with its check."""
+    from recon_assets.automation.jobs import version_diff_job
+
     seed_trade_records(sqlite_url, BASE)
     compute_version(LedgerStore(sqlite_url))
-    job = dg.define_asset_job("version_diff_job",
-                              selection=dg.AssetSelection.assets("fifo_version_diff"))
-    defs = dg.Definitions(assets=[fifo_version_diff], jobs=[job],
+    defs = dg.Definitions(assets=[fifo_version_diff], jobs=[version_diff_job],
                           resources={"ledger": LedgerResource(database_url=sqlite_url)})
     dg.Definitions.validate_loadable(defs)
     result = defs.resolve_job_def("version_diff_job").execute_in_process(

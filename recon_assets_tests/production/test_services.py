@@ -102,5 +102,5 @@ def test_webserver_shows_definitions_and_daemon_runs_the_queue_one_at_a_time(
         daemon_log.read_text()[-4000:]
     first, second = runs
     assert second.start_time >= first.end_time  # the queue never ran them side by side
-    for run in runs:  # each step's stdout/stderr, where docs/production.md says
+    for run in runs:  # each step's stdout/stderr, where the README (Troubleshooting) says
         assert list((production_home / "storage" / run.run_id / "compute_logs").glob("*.err"))
