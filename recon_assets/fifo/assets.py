@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 import dagster as dg
+import pandas as pd
 from sqlalchemy import select
 
 from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
@@ -13,6 +14,7 @@ from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
+from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
 from recon_assets.metadata import markdown_table
 from recon_assets.settings import load_settings
@@ -24,16 +26,25 @@ class VersionConfig(dg.Config):
     version: Optional[int] = None
 
 
+def read_run_version(context: dg.AssetExecutionContext, config: VersionConfig,
+                     ledger: LedgerResource, *, unmatched_sells_only: bool = False
+                     ) -> tuple[LedgerStore, versions.VersionInfo, pd.DataFrame]:
+    """The store, the version this asset works on (see ``version_of_run``) and its rows."""
+    store = ledger.get_store()
+    info = resolve_version(store, version_of_run(context, config.version))
+    with store.connect() as conn:
+        rows = versions.read_allocations(conn, info.version,
+                                         unmatched_sells_only=unmatched_sells_only)
+    return store, info, rows
+
+
 @dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
           description="Sells that no earlier buy covers, with the inventory they found; "
                       "upserted into manual_review_queue for review.")
 def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
                     ledger: LedgerResource) -> dg.MaterializeResult:
-    store = ledger.get_store()
-    info = resolve_version(store, version_of_run(context, config.version))
-    with store.connect() as conn:
-        frame = review_frame(versions.read_allocations(conn, info.version,
-                                                       unmatched_sells_only=True))
+    store, info, rows = read_run_version(context, config, ledger, unmatched_sells_only=True)
+    frame = review_frame(rows)
     now = datetime.now(timezone.utc)
     with store.begin() as conn:
         queued = set(conn.execute(select(manual_review_queue.c.sell_order_id).where(
@@ -64,10 +75,8 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
                       "full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
 def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
                      ledger: LedgerResource) -> dg.MaterializeResult:
-    store = ledger.get_store()
-    info = resolve_version(store, version_of_run(context, config.version))
-    with store.connect() as conn:
-        report = daily_pnl(versions.read_allocations(conn, info.version))
+    _, info, rows = read_run_version(context, config, ledger)
+    report = daily_pnl(rows)
     path = load_settings().recon_home / "reports" / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     report.to_csv(path, index=False)
