@@ -11,7 +11,8 @@ about thirty times slower, and never inexactly. Sums and products of whole colum
 results outgrow int64, read the values at one common scale as Python ints
 (:meth:`Scaled.ints_at`).
 
-In: :func:`scale_values` (any numbers), :func:`scale_decimals` (Decimals), :func:`scale_arrow`.
+In: :func:`scale_values` (any numbers), :func:`scale_decimals` (Decimals; its fast path alone:
+:func:`try_scale_decimals`), :func:`scale_arrow`.
 Out: :func:`decimal_array`, which builds an Arrow decimal column from the integers' words, and
 its two forms :func:`decimal_series` (an Arrow-backed column) and :func:`to_decimals`
 (``Decimal`` objects without trailing zeros); :func:`decimal_of` for one value.
@@ -104,11 +105,9 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
     survive the trip to 18 places and back are split one by one in Python.
     """
     objects = np.asarray(values, dtype=object)
-    try:
-        scaled, slow = _scale_words(pa.array(objects, type=pa.decimal128(38, MAX_PLACES)))
-        return _merge(scaled, slow, objects[slow])
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
+    quick = try_scale_decimals(objects)
+    if quick is not None:
+        return quick
     try:
         wide = pa.array(objects, type=pa.decimal256(76, 38))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -117,6 +116,20 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
     kept = pc.equal(pc.cast(narrow, wide.type), wide).to_numpy(zero_copy_only=False)
     scaled, slow = _scale_words(narrow)
     slow = np.union1d(slow, np.flatnonzero(~kept))
+    return _merge(scaled, slow, objects[slow])
+
+
+def try_scale_decimals(values: Sequence[Decimal]) -> Scaled | None:
+    """:func:`scale_decimals` when pyarrow reads every value at 18 places, else None.
+
+    None means some value is not finite, has more than 18 places or too many digits; any
+    Scaled returned holds finite values only.
+    """
+    objects = np.asarray(values, dtype=object)
+    try:
+        scaled, slow = _scale_words(pa.array(objects, type=pa.decimal128(38, MAX_PLACES)))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
     return _merge(scaled, slow, objects[slow])
 
 

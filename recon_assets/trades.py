@@ -23,6 +23,7 @@ import pandas as pd
 
 from recon_assets.errors import BadRowError
 from recon_assets.money import EXACT, NotADecimal, to_decimal
+from recon_assets.scaled import Scaled, try_scale_decimals
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
 MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
@@ -38,6 +39,9 @@ class NormalizedTrades:
 
     trades: pd.DataFrame
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The money columns of ``trades`` as exact integers, when :func:`normalize_trades_scaled`
+    #: could keep them (every row kept as given, every value read by the fast path).
+    scaled: dict[str, Scaled] | None = field(default=None, repr=False, compare=False)
 
     @property
     def bad_order_ids(self) -> list[str]:
@@ -65,6 +69,20 @@ def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
     with a missing or malformed field, a non-positive size or price, an unknown side, or an
     order id seen twice is left out and reported.
     """
+    return _normalize(raw, scale=False)
+
+
+def normalize_trades_scaled(raw: pd.DataFrame) -> NormalizedTrades:
+    """:func:`normalize_trades`, also keeping the money columns as scaled integers.
+
+    For Decimal columns the integers (:func:`recon_assets.scaled.try_scale_decimals`) replace
+    the range checks, so FIFO reads each Decimal once; ``scaled`` is None unless every row
+    was kept as given and all three columns took that path.
+    """
+    return _normalize(raw, scale=True)
+
+
+def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     missing_cols = [c for c in TRADE_COLUMNS if c not in raw.columns and c != "total_fees_usd"]
     if missing_cols:
         raise BadRowError("trade frame", [("*", c, "column missing") for c in missing_cols])
@@ -81,9 +99,9 @@ def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
     values["symbol"], symbol_ok = _labels(raw["symbol"], _symbol)
     values["side"], side_ok = _labels(raw["side"], _side)
     values["order_time"], time_ok = _utc_times(raw["order_time"])
-    price, price_ok = _decimals(raw["price"], positive=True)
-    size, size_ok = _decimals(raw["size"], positive=True)
-    fees, fees_ok = _decimals(fees_in, positive=False)
+    price, price_ok, price_scaled = _decimals(raw["price"], positive=True, scale=scale)
+    size, size_ok, size_scaled = _decimals(raw["size"], positive=True, scale=scale)
+    fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, scale=scale)
     values.update(price=price, size=size, total_fees_usd=fees)
     clean = (ids != "") & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
     keep = ~duplicated
@@ -107,10 +125,13 @@ def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
     if not keep.any():
         return NormalizedTrades(empty_trades(), [p for _, p in problems])
     rows = slice(None) if keep.all() else keep
+    scaled = {"price": price_scaled, "size": size_scaled, "total_fees_usd": fees_scaled}
+    if len(suspicious) or not keep.all() or any(v is None for v in scaled.values()):
+        scaled = None
     columns = [values[c][rows].reset_index(drop=True).rename(c) if c == "order_time"
                else pd.Series(values[c][rows], dtype=object, name=c) for c in TRADE_COLUMNS]
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
-    return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems])
+    return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems], scaled)
 
 
 def _order_ids(column: pd.Series) -> np.ndarray:
@@ -152,8 +173,10 @@ def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return times, times.notna().to_numpy()
 
 
-def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Exact Decimals, and which rows are certainly fine (the others get a closer look).
+def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
+    """Exact Decimals, which rows are certainly fine (the others get a closer look), and
+    with ``scale`` the values as scaled integers when a Decimal column reads on the fast path.
 
     A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive.
     """
@@ -162,6 +185,9 @@ def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndar
     if kind == "decimal":
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
+        scaled = try_scale_decimals(values) if scale else None
+        if scaled is not None:  # every value finite; a value is positive iff its mantissa is
+            return values, (scaled.mantissa > 0).astype(bool) if positive else ok, scaled
     elif kind == "floating":
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
@@ -185,7 +211,7 @@ def _decimals(column: pd.Series, *, positive: bool) -> tuple[np.ndarray, np.ndar
             ok[i] = values[i] is not None
     checked = np.flatnonzero(ok)
     ok[checked] = _in_range(values[checked], positive)
-    return values, ok
+    return values, ok, None
 
 
 def _in_range(values: np.ndarray, positive: bool) -> np.ndarray:

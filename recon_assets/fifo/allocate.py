@@ -19,7 +19,7 @@ from recon_assets.fifo.matching import match_fifo
 from recon_assets.fifo.ordering import Book, book_orders
 from recon_assets.money import EXACT
 from recon_assets.scaled import decimal_of, decimal_series, spread
-from recon_assets.trades import normalize_trades
+from recon_assets.trades import normalize_trades_scaled
 
 #: Columns of :func:`allocate`'s result: ``fifo_allocations`` minus the version bookkeeping.
 ALLOCATION_COLUMNS = [
@@ -45,10 +45,11 @@ def allocate(trades: pd.DataFrame) -> pd.DataFrame:
     prices and sizes keep every digit (the column's scale is the most places present). Ids,
     symbol and notes are objects (``None`` when missing), times UTC.
     """
-    frame = normalize_trades(trades).raise_if_bad("trades for FIFO")
+    normalized = normalize_trades_scaled(trades)
+    frame = normalized.raise_if_bad("trades for FIFO")
     if frame.empty:
         return _empty()
-    book = book_orders(frame)
+    book = book_orders(frame, normalized.scaled)
     return _frame(book, _match(book))
 
 
