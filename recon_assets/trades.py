@@ -93,7 +93,8 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
                else pd.Series([None] * n, dtype=object))
     ids = _order_ids(raw["order_id"])
     duplicated = np.zeros(n, dtype=bool)
-    if pd.Index(ids, dtype=object).has_duplicates:
+    index = pd.Index(ids, dtype=object)
+    if index.has_duplicates:
         duplicated = pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy() & (ids != "")
     values: dict[str, Any] = {"order_id": ids}
     values["symbol"], symbol_ok = _labels(raw["symbol"], _symbol)
@@ -103,7 +104,9 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     size, size_ok, size_scaled = _decimals(raw["size"], positive=True, scale=scale)
     fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, scale=scale)
     values.update(price=price, size=size, total_fees_usd=fees)
-    clean = (ids != "") & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
+    # The index's hash table, built for the duplicate check, answers "any id missing?" at once.
+    has_id = (ids != "") if "" in index else np.ones(n, dtype=bool)
+    clean = has_id & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
     keep = ~duplicated
     problems: list[tuple[int, tuple[str, str, str]]] = []
     first_dup = pd.Series(ids[duplicated]).drop_duplicates()
@@ -128,8 +131,10 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     scaled = {"price": price_scaled, "size": size_scaled, "total_fees_usd": fees_scaled}
     if len(suspicious) or not keep.all() or any(v is None for v in scaled.values()):
         scaled = None
+    # Columns but the ids are arrays made here (money copied in _decimals): no second copy.
     columns = [values[c][rows].reset_index(drop=True).rename(c) if c == "order_time"
-               else pd.Series(values[c][rows], dtype=object, name=c) for c in TRADE_COLUMNS]
+               else pd.Series(values[c][rows], dtype=object, name=c, copy=c == "order_id")
+               for c in TRADE_COLUMNS]
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
     return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems], scaled)
 
