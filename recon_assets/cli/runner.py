@@ -66,8 +66,6 @@ def log_level(args: argparse.Namespace) -> str:
 def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: str = "INFO",
             tags: dict[str, str] | None = None) -> JobOutcome:
     """Execute one job of the definitions in-process; our typed errors surface unchanged."""
-    import dagster as dg
-
     from recon_assets.cli.console import cli_console_logger
     from recon_assets.definitions import defs
 
