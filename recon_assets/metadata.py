@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 import dagster as dg
 import pandas as pd
+
+from recon_assets.money import decimal_str
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
@@ -50,6 +53,6 @@ def jsonable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             return None
         if isinstance(value, pd.Timestamp):
             return value.isoformat()
-        return format(value, "f") if hasattr(value, "as_tuple") else str(value)
+        return decimal_str(value) if isinstance(value, Decimal) else str(value)
 
     return [{k: plain(v) for k, v in row.items()} for row in rows]

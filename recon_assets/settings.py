@@ -71,6 +71,18 @@ class Settings:
         return [v for v in values if v]
 
 
+def current_user() -> str:
+    """Who is acting, for the backfill audit trail: the login name (``getpass`` reads
+    LOGNAME/USER/... then the password database), or ``recon-assets`` where there is none
+    (containers, cron)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # getpass raises OSError or KeyError depending on the platform
+        return "recon-assets"
+
+
 def normalize_database_url(url: str) -> str:
     """Accept ``postgres://`` as ``postgresql://`` (libpq style, as Heroku and the bot use)."""
     if url.startswith("postgres://"):

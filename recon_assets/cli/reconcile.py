@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 
 from sqlalchemy import select
 
@@ -15,11 +13,12 @@ from recon_assets.ledger import backfill
 from recon_assets.ledger.resources import shared_store
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import jsonable
+from recon_assets.settings import current_user
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
     config = {"tier": args.tier, "version": args.version, "symbols": args.symbols,
-              "auto_backfill": args.auto_backfill, "requested_by": _who(None)}
+              "auto_backfill": args.auto_backfill, "requested_by": current_user()}
     outcome = run_job("reconcile_job", {"missing_orders": config},
                       level="WARNING" if args.json else log_level(args))
     meta = outcome.metadata("missing_orders")
@@ -43,19 +42,10 @@ def run_reconcile(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if found else EXIT_CLEAN
 
 
-def _who(by: str | None) -> str:
-    if by:
-        return by
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers and cron jobs
-        return os.environ.get("USER") or "recon-assets"
-
-
 def run_backfill(args: argparse.Namespace) -> int:
     """Backfill review works on the ledger directly (no asset changes until ``apply``)."""
     store = shared_store(prepare().database_url)
-    who = _who(args.by)
+    who = args.by or current_user()
     if args.action == "list":
         with store.connect() as conn:
             frame = backfill.list_requests(conn, args.status)

@@ -1,7 +1,6 @@
 """Assets ``missing_orders`` (one reconciliation tier) and ``reconciliation_report``."""
 
 
-import getpass
 import json
 from datetime import timedelta
 from typing import Optional
@@ -14,7 +13,7 @@ from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import markdown_table
 from recon_assets.reconcile.service import run_tier
-from recon_assets.settings import load_settings
+from recon_assets.settings import current_user, load_settings
 
 
 class ReconcileConfig(dg.Config):
@@ -40,7 +39,8 @@ def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
                        logs_dir=load_settings().logs_dir, version=config.version,
                        symbols=config.symbols, lookback=timedelta(days=config.lookback_days),
                        auto_backfill=config.auto_backfill,
-                       requested_by=config.requested_by or _user(), log=context.log.info)
+                       requested_by=config.requested_by or current_user(),
+                       log=context.log.info)
     counts = outcome.diff.counts()
     missing = outcome.diff.missing_orders
     by_symbol = missing.groupby("symbol").size().to_dict() if not missing.empty else {}
@@ -59,13 +59,6 @@ def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
         "log_file": dg.MetadataValue.path(str(outcome.log_path)),
         "report": dg.MetadataValue.md("\n".join(f"    {line}" for line in outcome.lines)),
     })
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers, cron): still say it was this tool
-        return "recon-assets"
 
 
 @dg.asset(deps=["missing_orders"], group_name="reconcile", kinds={"python"},

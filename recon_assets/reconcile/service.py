@@ -120,10 +120,14 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
     ledger = store.read_trades(symbols=list(symbols) or None).trades
     requests = 0
     buckets = 0
-    info = None
     unmatched = pd.DataFrame(columns=["sell_order_id", "symbol", "sell_time"])
-    if tier == 1 or _has_version(store):
-        info = resolve_version(store, version)
+    with store.connect() as conn:
+        latest = versions.latest_version(conn)
+    info = None  # tiers 2-3 report a version's unmatched sells only when there is one
+    if tier == 1 or latest is not None:
+        info = latest if version is None and latest is not None else resolve_version(
+            store, version)
+    if info is not None:
         with store.connect() as conn:
             unmatched = unmatched_sells(versions.read_allocations(
                 conn, info.version, unmatched_sells_only=True))
@@ -203,7 +207,3 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
         f"{counts['duplicates']} duplicates; log {log_path}")
     return result
 
-
-def _has_version(store: LedgerStore) -> bool:
-    with store.connect() as conn:
-        return versions.latest_version(conn) is not None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -19,14 +18,6 @@ from recon_assets.ledger.store import LedgerStore
 FILLS, _ = normalize_fills(demo_history().fills)
 #: What the archive gives back: everything but the account's user id.
 ARCHIVED = FILLS.assign(user_id=None)
-
-
-@pytest.fixture
-def store(ledger_url) -> Iterator[LedgerStore]:
-    store = LedgerStore(ledger_url)
-    store.ensure_schema()
-    yield store
-    store.dispose()
 
 
 def count(store: LedgerStore) -> int:

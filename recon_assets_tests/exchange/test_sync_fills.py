@@ -44,14 +44,6 @@ def exact(records: list[dict]) -> pd.DataFrame:
 
 
 @pytest.fixture
-def store(ledger_url) -> Iterator[LedgerStore]:
-    store = LedgerStore(ledger_url)
-    store.ensure_schema()
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
 def sim(tmp_path) -> Iterator[Simulator]:
     with Simulator(FILLS, tmp_path / "key.json") as simulator:
         yield simulator
