@@ -11,8 +11,9 @@ about thirty times slower, and never inexactly. Sums and products of whole colum
 results outgrow int64, read the values at one common scale as Python ints
 (:meth:`Scaled.ints_at`).
 
-In: :func:`scale_values` (any numbers), :func:`scale_decimals` (Decimals; its fast path alone:
-:func:`try_scale_decimals`), :func:`scale_arrow`.
+In: :func:`scale_values` (any numbers), :func:`scale_decimals` (Decimals),
+:func:`try_scale_decimals` (Decimals, fast paths only, places possibly common to the column),
+:func:`scale_arrow`.
 Out: :func:`decimal_array`, which builds an Arrow decimal column from the integers' words, and
 its two forms :func:`decimal_series` (an Arrow-backed column) and :func:`to_decimals`
 (``Decimal`` objects without trailing zeros); :func:`decimal_of` for one value.
@@ -37,6 +38,8 @@ MAX_PLACES = 18
 POW10 = np.array([10 ** k for k in range(MAX_PLACES + 1)], dtype=np.int64)
 _MANTISSA_LIMIT = 2 ** 62  # the same bound the vectorized split proves
 _DECIMAL_DIGITS = 38
+_INT64_DIGITS = 18  # any integer of this many digits fits int64
+_SAMPLE = 1024  # values whose places :func:`try_scale_decimals` tries for a whole column
 _WORD = 1 << 64
 
 
@@ -105,7 +108,7 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
     survive the trip to 18 places and back are split one by one in Python.
     """
     objects = np.asarray(values, dtype=object)
-    quick = try_scale_decimals(objects)
+    quick = _try_words(objects)
     if quick is not None:
         return quick
     try:
@@ -120,12 +123,45 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
 
 
 def try_scale_decimals(values: Sequence[Decimal]) -> Scaled | None:
-    """:func:`scale_decimals` when pyarrow reads every value at 18 places, else None.
+    """The values split as :func:`scale_decimals` does, when pyarrow reads every value at 18
+    places, else None; the places may be one number common to the whole column.
 
     None means some value is not finite, has more than 18 places or too many digits; any
-    Scaled returned holds finite values only.
+    Scaled returned holds finite values only. Columns whose values all fit 18 digits at the
+    most places a sample of them has (prices, sizes and fees nearly always) are read by
+    pyarrow straight at those places: the integers pyarrow makes are then the mantissas, and
+    no value is split after it is read.
     """
     objects = np.asarray(values, dtype=object)
+    common = _try_common_places(objects)
+    return common if common is not None else _try_words(objects)
+
+
+def _try_common_places(objects: np.ndarray) -> Scaled | None:
+    """Every value at the most places of an evenly spread sample, if that holds them all.
+
+    pyarrow refuses a value that would need rounding or more than 18 digits at those places,
+    which sends the column to the value-by-value split; a sample keeps that rare.
+    """
+    if not len(objects):
+        return None
+    sample = objects[np.linspace(0, len(objects) - 1, min(len(objects), _SAMPLE)).astype(int)]
+    try:
+        places = max(0, *(-v.normalize(EXACT).as_tuple().exponent for v in sample))
+    except (AttributeError, TypeError):  # not a Decimal, or NaN / infinite (exponent a str)
+        return None
+    if places > MAX_PLACES:
+        return None
+    try:
+        array = pa.array(objects, type=pa.decimal128(_INT64_DIGITS, places))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * len(objects))
+    return Scaled(words[::2].copy(), np.full(len(objects), places, dtype=np.int64))
+
+
+def _try_words(objects: np.ndarray) -> Scaled | None:
+    """The value-by-value split of a column pyarrow reads at 18 places, else None."""
     try:
         scaled, slow = _scale_words(pa.array(objects, type=pa.decimal128(38, MAX_PLACES)))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -312,21 +348,29 @@ def decimal_array(mantissa: np.ndarray, places: np.ndarray | int,
     become two words each in a few vectorized steps, Python ints are split with shifts.
     """
     n = len(mantissa)
-    places = np.broadcast_to(np.asarray(places, dtype=np.int64), (n,))
+    given = np.asarray(places, dtype=np.int64)
+    places = np.broadcast_to(given, (n,))
     every = valid is None or bool(np.all(valid))
     valid = np.ones(n, dtype=bool) if valid is None else valid
-    scale = int(places[valid].max()) if valid.any() else 0
-    shift = np.where(valid, scale - places, 0)
+    if given.ndim == 0:  # one scale for the whole column: nothing to shift
+        scale, shift = int(given), np.broadcast_to(np.int64(0), (n,))
+    else:
+        scale = int(places[valid].max()) if valid.any() else 0
+        shift = np.where(valid, scale - places, 0)
     small, fits = as_int64(mantissa)
     if scale <= MAX_PLACES and fits[valid].all():
-        small = np.where(valid, small, 0)
-        factor = POW10[shift]
-        if (np.abs(small.astype(float)) * factor < 2.0 ** 62).all():
-            low = small * factor  # the common case: no product needs a second word
-            high = low >> 63
+        small = small if every else np.where(valid, small, 0)
+        words = np.empty((n, 2), dtype=np.int64)
+        if not shift.any():  # the commonest case: every value at the column's scale
+            words[:, 0] = small
+            np.right_shift(small, 63, out=words[:, 1])
         else:
-            low, high = mul_128(small, factor)
-        words = np.column_stack([low, high])
+            factor = POW10[shift]
+            if (np.abs(small.astype(float)) * factor < 2.0 ** 62).all():
+                np.multiply(small, factor, out=words[:, 0])  # no product needs two words
+                np.right_shift(words[:, 0], 63, out=words[:, 1])
+            else:
+                words[:, 0], words[:, 1] = mul_128(small, factor)
     else:
         ints = np.where(valid, mantissa, 0).astype(object) * powers_of_ten(shift)
         biggest = max(abs(int(ints.max())), abs(int(ints.min()))) if n else 0

@@ -23,7 +23,7 @@ import pandas as pd
 
 from recon_assets.errors import BadRowError
 from recon_assets.money import EXACT, NotADecimal, to_decimal
-from recon_assets.scaled import Scaled, try_scale_decimals
+from recon_assets.scaled import Scaled, scale_decimals, try_scale_decimals
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
 MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
@@ -33,15 +33,29 @@ _ZERO = Decimal(0)
 _INFINITY = Decimal("Infinity")
 
 
+@dataclass(frozen=True)
+class TradeArrays:
+    """A trades frame's columns in the integer forms FIFO computes with, row for row.
+
+    ``money`` holds ``price``, ``size`` and ``total_fees_usd`` as exact scaled integers;
+    ``symbol_codes`` index ``symbol_names`` (sorted), so code order is symbol order.
+    """
+
+    money: dict[str, Scaled]
+    symbol_codes: np.ndarray
+    symbol_names: np.ndarray
+    is_sell: np.ndarray
+
+
 @dataclass
 class NormalizedTrades:
     """The usable rows, and a ``(order_id, field, message)`` entry for each unusable one."""
 
     trades: pd.DataFrame
     problems: list[tuple[str, str, str]] = field(default_factory=list)
-    #: The money columns of ``trades`` as exact integers, when :func:`normalize_trades_scaled`
-    #: could keep them (every row kept as given, every value read by the fast path).
-    scaled: dict[str, Scaled] | None = field(default=None, repr=False, compare=False)
+    #: ``trades`` as :class:`TradeArrays`, when :func:`normalize_trades_scaled` could keep
+    #: them (every row kept as given, every money value read by the fast path).
+    arrays: TradeArrays | None = field(default=None, repr=False, compare=False)
 
     @property
     def bad_order_ids(self) -> list[str]:
@@ -73,13 +87,22 @@ def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
 
 
 def normalize_trades_scaled(raw: pd.DataFrame) -> NormalizedTrades:
-    """:func:`normalize_trades`, also keeping the money columns as scaled integers.
+    """:func:`normalize_trades`, also keeping the columns as :class:`TradeArrays`.
 
     For Decimal columns the integers (:func:`recon_assets.scaled.try_scale_decimals`) replace
-    the range checks, so FIFO reads each Decimal once; ``scaled`` is None unless every row
-    was kept as given and all three columns took that path.
+    the range checks, and the codes the symbol and side checks make are kept, so FIFO reads
+    each value once; ``arrays`` is None unless every row was kept as given and all three
+    money columns took that path (:func:`trade_arrays` then makes them from the frame).
     """
     return _normalize(raw, scale=True)
+
+
+def trade_arrays(trades: pd.DataFrame) -> TradeArrays:
+    """The :class:`TradeArrays` of a normalized trades frame."""
+    codes, names = pd.factorize(trades["symbol"], sort=True)
+    money = {c: scale_decimals(trades[c].to_numpy(dtype=object)) for c in MONEY_COLUMNS}
+    return TradeArrays(money, codes, np.asarray(names, dtype=object),
+                       (trades["side"] == "sell").to_numpy())
 
 
 def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
@@ -92,20 +115,23 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     fees_in = (raw["total_fees_usd"] if "total_fees_usd" in raw.columns
                else pd.Series([None] * n, dtype=object))
     ids = _order_ids(raw["order_id"])
+    # Equal ids have equal hashes, and Python keeps each string's hash: ids are compared
+    # only when two hashes are equal (a duplicate, or a rare collision).
+    hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=n)
+    in_order = np.sort(hashes)
     duplicated = np.zeros(n, dtype=bool)
-    index = pd.Index(ids, dtype=object)
-    if index.has_duplicates:
+    if (in_order[1:] == in_order[:-1]).any():
         duplicated = pd.Series(ids, dtype=object).duplicated(keep=False).to_numpy() & (ids != "")
     values: dict[str, Any] = {"order_id": ids}
-    values["symbol"], symbol_ok = _labels(raw["symbol"], _symbol)
-    values["side"], side_ok = _labels(raw["side"], _side)
+    symbols, sides = _labels(raw["symbol"], _symbol), _labels(raw["side"], _side)
+    values["symbol"], symbol_ok = symbols.values, symbols.ok
+    values["side"], side_ok = sides.values, sides.ok
     values["order_time"], time_ok = _utc_times(raw["order_time"])
     price, price_ok, price_scaled = _decimals(raw["price"], positive=True, scale=scale)
     size, size_ok, size_scaled = _decimals(raw["size"], positive=True, scale=scale)
     fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, scale=scale)
     values.update(price=price, size=size, total_fees_usd=fees)
-    # The index's hash table, built for the duplicate check, answers "any id missing?" at once.
-    has_id = (ids != "") if "" in index else np.ones(n, dtype=bool)
+    has_id = (ids != "") if (hashes == hash("")).any() else np.ones(n, dtype=bool)
     clean = has_id & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
     keep = ~duplicated
     problems: list[tuple[int, tuple[str, str, str]]] = []
@@ -128,21 +154,24 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     if not keep.any():
         return NormalizedTrades(empty_trades(), [p for _, p in problems])
     rows = slice(None) if keep.all() else keep
-    scaled = {"price": price_scaled, "size": size_scaled, "total_fees_usd": fees_scaled}
-    if len(suspicious) or not keep.all() or any(v is None for v in scaled.values()):
-        scaled = None
+    money = {"price": price_scaled, "size": size_scaled, "total_fees_usd": fees_scaled}
+    arrays = None
+    if not len(suspicious) and keep.all() and all(v is not None for v in money.values()):
+        is_sell = sides.codes == sides.code("sell")
+        arrays = TradeArrays(money, symbols.codes, symbols.names, is_sell)
     # Columns but the ids are arrays made here (money copied in _decimals): no second copy.
     columns = [values[c][rows].reset_index(drop=True).rename(c) if c == "order_time"
                else pd.Series(values[c][rows], dtype=object, name=c, copy=c == "order_id")
                for c in TRADE_COLUMNS]
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
-    return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems], scaled)
+    return NormalizedTrades(pd.concat(columns, axis=1), [p for _, p in problems], arrays)
 
 
 def _order_ids(column: pd.Series) -> np.ndarray:
     """Order ids as text; a missing id becomes ``""`` (reported as missing)."""
+    # Objects inferred "string" are all str; a string dtype may still hold missing values.
     if (pd.api.types.infer_dtype(column, skipna=False) == "string"
-            and not column.isna().any()):
+            and (column.dtype == object or not column.isna().any())):
         return column.to_numpy(dtype=object)
     return np.array(["" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)
                      for v in column.tolist()], dtype=object)
@@ -157,13 +186,31 @@ def _side(value: Any) -> str | None:
     return side if side in SIDES else None
 
 
-def _labels(column: pd.Series, clean: Callable[[Any], str | None]
-            ) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Labels:
+    """A cleaned text column: values (None where unusable), which are usable, and codes into
+    the sorted distinct clean values ``names`` (-1 where unusable)."""
+
+    values: np.ndarray
+    ok: np.ndarray
+    codes: np.ndarray
+    names: np.ndarray
+
+    def code(self, name: str) -> int:
+        """The code of ``name`` (-2, which no row has, when no row has that value)."""
+        found = np.flatnonzero(self.names == name)
+        return int(found[0]) if len(found) else -2
+
+
+def _labels(column: pd.Series, clean: Callable[[Any], str | None]) -> _Labels:
     """Clean a low-cardinality text column once per distinct value, not once per row."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     cleaned = np.array([clean(u) for u in uniques] + [None], dtype=object)
-    known = np.not_equal(cleaned, None)
-    return cleaned[codes], known[codes]  # code -1 (missing) picks the trailing None
+    names = np.array(sorted({c for c in cleaned if c is not None}), dtype=object)
+    rank = {name: i for i, name in enumerate(names)}
+    recode = np.array([rank.get(c, -1) for c in cleaned], dtype=np.int64)
+    # code -1 (missing) picks the trailing None
+    return _Labels(cleaned[codes], np.not_equal(cleaned, None)[codes], recode[codes], names)
 
 
 def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -15,7 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recon_assets.errors import BadRowError
-from recon_assets.trades import TRADE_COLUMNS, _check_row, empty_trades, normalize_trades
+from recon_assets.money import EXACT
+from recon_assets.scaled import try_scale_decimals
+from recon_assets.trades import (TRADE_COLUMNS, _check_row, empty_trades, normalize_trades,
+                                 normalize_trades_scaled, trade_arrays)
 
 
 def _row(order_id: object = "o1", **overrides: object) -> dict[str, object]:
@@ -172,3 +175,50 @@ def test_vectorized_checks_agree_with_the_row_checker(rows: list[dict]) -> None:
         assert g == e
         assert [str(g[c]) for c in ("price", "size", "total_fees_usd")] == \
             [str(e[c]) for c in ("price", "size", "total_fees_usd")]
+
+
+def _decimal_values(signs: st.SearchStrategy[int]) -> st.SearchStrategy[Decimal]:
+    """Decimals of up to 14 digits (leading digit non-zero), mostly within 18 places."""
+    return st.builds(lambda first, rest, exponent, sign: Decimal((sign, (first, *rest), exponent)),
+                     st.integers(1, 9), st.lists(st.integers(0, 9), max_size=13),
+                     st.integers(-20, 4), signs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.fixed_dictionaries({
+    "order_id": st.text("abc", min_size=1, max_size=3),
+    "symbol": st.sampled_from(["BTC-USD", " ETH-USD", "ETH-USD ", "ADA-USD"]),
+    "side": st.sampled_from(["buy", "sell", "SELL"]),
+    "price": _decimal_values(st.just(0)), "size": _decimal_values(st.just(0)),
+    "total_fees_usd": _decimal_values(st.integers(0, 1)),
+}), min_size=1, max_size=12))
+def test_fifo_arrays_are_the_frame_exactly(rows: list[dict]) -> None:
+    """The integer forms normalization keeps for FIFO (money read straight at one common
+    number of places when a sample allows, symbol and side codes) say what the frame says."""
+    raw = pd.DataFrame([{**r, "order_time": "2024-01-01"} for r in rows])
+    result = normalize_trades_scaled(raw)
+    if result.arrays is None:  # a bad row, or a value the fast paths refuse
+        return
+    trades, arrays = result.trades, result.arrays
+    fresh = trade_arrays(trades)
+    for column in ("price", "size", "total_fees_usd"):
+        for value, scaled in ((trades[column].tolist(), arrays.money[column]),
+                              (trades[column].tolist(), fresh.money[column])):
+            assert [Decimal(int(m)).scaleb(-int(k), context=EXACT)
+                    for m, k in zip(scaled.mantissa, scaled.places)] == value
+    assert arrays.symbol_names[arrays.symbol_codes].tolist() == trades["symbol"].tolist()
+    assert arrays.symbol_names.tolist() == sorted(set(trades["symbol"]))
+    assert arrays.is_sell.tolist() == (trades["side"] == "sell").tolist()
+
+
+def test_a_value_the_sample_misses_still_reads_exactly() -> None:
+    """One value with more places than the sampled ones sends the column to the value-by-value
+    split; a column of sells alone still reads as sells."""
+    values = [Decimal("1.25")] * 5000
+    values[1] = Decimal("0.000000000123")
+    scaled = try_scale_decimals(np.array(values, dtype=object))
+    assert scaled is not None
+    assert [Decimal(int(m)).scaleb(-int(k), context=EXACT)
+            for m, k in zip(scaled.mantissa[:3], scaled.places[:3])] == values[:3]
+    raw = pd.DataFrame([_row(f"s{i}", side="sell") for i in range(3)])
+    assert normalize_trades_scaled(raw).arrays.is_sell.tolist() == [True, True, True]

@@ -49,7 +49,7 @@ def allocate(trades: pd.DataFrame) -> pd.DataFrame:
     frame = normalized.raise_if_bad("trades for FIFO")
     if frame.empty:
         return _empty()
-    book = book_orders(frame, normalized.scaled)
+    book = book_orders(frame, normalized.arrays)
     return _frame(book, _match(book))
 
 

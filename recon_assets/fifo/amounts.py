@@ -90,22 +90,29 @@ def _amount_int64(qty: np.ndarray, x: np.ndarray, y: np.ndarray, e: np.ndarray,
     qty, ok = as_int64(qty)
     size, size_ok = as_int64(size)
     ok &= size_ok & (e <= MAX_PLACES)
-    p, p_ok = as_int64(price.mantissa) if price else (np.zeros(len(qty), np.int64), ok)
-    f, f_ok = as_int64(fee.mantissa) if fee else (np.zeros(len(qty), np.int64), ok)
-    ok &= p_ok & f_ok
-    size_f = size.astype(float) if fee else np.ones(len(qty))
+    # An absent price or fee adds nothing: its terms are the scalar 0 and cost no pass.
+    p, f, price_term, fee_term, size_f = 0, 0, 0.0, 0.0, 1.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # Rows with size 0 or huge values give inf or nan here and fail ``ok``.
-        price_term = p.astype(float) * _ten(-x)
-        fee_term = f.astype(float) * _ten(-y) / size_f
+        if price:
+            p, p_ok = as_int64(price.mantissa)
+            ok &= p_ok
+            price_term = p.astype(float) * _ten(-x)
+        if fee:
+            f, f_ok = as_int64(fee.mantissa)
+            ok &= f_ok & (size > 0)
+            size_f = size.astype(float)
+            fee_term = f.astype(float) * _ten(-y) / size_f
         qty_f = qty.astype(float)
         estimate = qty_f * (price_term + fee_sign * fee_term)
         magnitude = np.abs(qty_f) * (np.abs(price_term) + np.abs(fee_term))
-        ok &= (magnitude < 2.0 ** 50) & (_ten(e) * size_f < 2.0 ** 60) & (size_f > 0)
+        ok &= (magnitude < 2.0 ** 50) & (_ten(e) * size_f < 2.0 ** 60)
     e = np.where(ok, e, 0)
-    denominator = POW10[e] * (np.where(ok, size, 1) if fee else 1)
+    denominator = POW10[e] * np.where(ok, size, 1) if fee else POW10[e]
     with np.errstate(over="ignore"):
-        inner = p * (size if fee else 1) * _wrapped(e - x) + fee_sign * f * _wrapped(e - y)
+        inner = p * _wrapped(e - x) if price else 0
+        if fee:
+            inner = inner * size + fee_sign * f * _wrapped(e - y)
         floor = np.floor(np.where(ok, estimate, 0.0)).astype(np.int64)
         # Wraps modulo 2**64, but its true value is within a few denominators of 0.
         remainder = qty * inner - floor * denominator

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.fifo.amounts import Exact, fee_per_unit
-from recon_assets.scaled import (Scaled, as_int64, decimal_series, group_starts, scale_decimals,
-                                 to_places)
+from recon_assets.scaled import Scaled, as_int64, decimal_series, group_starts, to_places
+from recon_assets.trades import TradeArrays, trade_arrays
 
 _DUST_PLACES = 8  # DUST = 1e-8
 
@@ -82,21 +82,20 @@ class Book:
         return fee_per_unit(self.scaled["fee"], self.units, self.size_places)
 
 
-def book_orders(frame: pd.DataFrame, scaled: dict[str, Scaled] | None = None) -> Book:
+def book_orders(frame: pd.DataFrame, arrays: TradeArrays | None = None) -> Book:
     """Sort a normalized trades frame into processing order and derive its integer forms.
 
-    ``scaled``, when given, holds the frame's money columns already as integers (by column
-    name, in the frame's order: :attr:`recon_assets.trades.NormalizedTrades.scaled`). Decimals are converted in the frame's own order (walking a million Python objects in
-    memory order is twice as fast) and only the resulting integers are permuted.
+    ``arrays`` are the frame's columns as integers when normalization kept them
+    (:attr:`recon_assets.trades.NormalizedTrades.arrays`), else they are made here. Decimals
+    are converted in the frame's own order (walking a million Python objects in memory order
+    is twice as fast) and only the resulting integers are permuted.
     """
-    codes, names = pd.factorize(frame["symbol"], sort=True)
-    is_sell = (frame["side"] == "sell").to_numpy()
+    arrays = arrays or trade_arrays(frame)
+    codes, is_sell = arrays.symbol_codes, arrays.is_sell
     order_ids = frame["order_id"].to_numpy(dtype=object)
     order = _processing_order(codes, pd.DatetimeIndex(frame["order_time"]).asi8, is_sell,
                               order_ids)
-    given = scaled or {}
-    scaled = {name: (given[column] if column in given
-                     else scale_decimals(frame[column].to_numpy(dtype=object))).take(order)
+    scaled = {name: arrays.money[column].take(order)
               for name, column in (("price", "price"), ("fee", "total_fees_usd"),
                                    ("size", "size"))}
     codes = codes[order]
@@ -106,7 +105,7 @@ def book_orders(frame: pd.DataFrame, scaled: dict[str, Scaled] | None = None) ->
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)
     return Book(frame, order, is_sell[order], frame["order_time"].array.take(order), scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places),
-                order_ids[order], codes, np.asarray(names, dtype=object))
+                order_ids[order], codes, arrays.symbol_names)
 
 
 def _processing_order(codes: np.ndarray, times: np.ndarray, is_sell: np.ndarray,
