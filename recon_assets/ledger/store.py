@@ -25,6 +25,10 @@ from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
 
 
+#: Rows fetched at a time when reading ``trade_records`` (a server-side cursor on PostgreSQL).
+_READ_CHUNK = 100_000
+
+
 def _driver_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy's default is psycopg2)."""
     url = normalize_database_url(url)
@@ -164,7 +168,8 @@ class LedgerStore:
 
         The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
         ignored; values are converted in Python, so double-precision money comes back as its
-        shortest decimal.
+        shortest decimal. Rows are fetched and framed 100,000 at a time, which keeps the
+        memory of a million-row read to about the frame's own.
         """
         cols = self.table_columns("trade_records")
         if not cols:
@@ -185,8 +190,12 @@ class LedgerStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self.connect() as conn:
-            rows = conn.execute(text(sql), params).fetchall()
-        raw = pd.DataFrame.from_records(rows, columns=select_cols)
+            result = conn.execution_options(stream_results=True).execute(text(sql), params)
+            # Chunk by chunk, so a million rows never exist as row objects all at once.
+            chunks = [pd.DataFrame.from_records(rows, columns=select_cols)
+                      for rows in result.partitions(_READ_CHUNK)]
+        raw = (pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+               if chunks else pd.DataFrame(columns=select_cols))
         return normalize_trades(raw)
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
