@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
+from recon_assets.fifo.reports import pnl_by_symbol
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.money import round_money
@@ -127,10 +128,8 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
         raise BadRowError("ledger rows (FIFO refuses to write a version; fix them or pass "
                           "--skip-bad-rows)", problems)
     allocations = concat_allocations([p.allocations for p in parts])
-    matched = allocations[allocations["buy_order_id"].notna()]
-    pnl_by_symbol = {sym: round_money(sum(group.tolist(), Decimal(0)))
-                     for sym, group in matched.groupby("symbol")["pnl_usd"]}
-    total = round_money(sum(pnl_by_symbol.values(), Decimal(0)))
+    by_symbol = pnl_by_symbol(allocations)
+    total = round_money(sum(by_symbol.values(), Decimal(0)))
     unmatched_count = int(allocations["buy_order_id"].isna().sum())
     trade_count = sum(p.trade_count for p in parts)
     symbols = sorted({s for p in parts for s in p.symbols})
@@ -155,7 +154,7 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
     return VersionSummary(
         version=number, batch_id=batch_id, trade_count=trade_count,
         allocation_count=len(allocations), unmatched_count=unmatched_count,
-        total_pnl_usd=total, pnl_by_symbol=pnl_by_symbol, symbols=symbols,
+        total_pnl_usd=total, pnl_by_symbol=by_symbol, symbols=symbols,
         ledger_fingerprint=plan.fingerprint, skipped_rows=problems, duration_ms=duration_ms)
 
 
