@@ -91,12 +91,12 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
                   book.units[buy], 1)
     pnl = difference_rounded(net.take(at), cost)
     fee_per_unit = book.fees_per_unit().rounded()
-    buy_ids = np.full(n, None, dtype=object)
-    buy_ids[at] = book.values("order_id", buy)
+    buy_ids = book.values("order_id", np.where(matched, rows.buy, 0))
+    buy_ids[~matched] = None  # the few unmatched rows
     columns = {
-        "sell_order_id": pd.Series(book.values("order_id", rows.sell), dtype=object),
-        "buy_order_id": pd.Series(buy_ids, dtype=object),
-        "symbol": pd.Series(book.values("symbol", rows.sell), dtype=object),
+        "sell_order_id": pd.Series(book.values("order_id", rows.sell), dtype=object, copy=False),
+        "buy_order_id": pd.Series(buy_ids, dtype=object, copy=False),
+        "symbol": pd.Series(book.values("symbol", rows.sell), dtype=object, copy=False),
         "allocated_size": decimal_series(rows.size, places, every),
         "buy_price": book.decimals("price", rows.buy),
         "sell_price": book.decimals("price", rows.sell),
@@ -110,9 +110,10 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
         "pnl_usd": decimal_series(spread(pnl, at, n), _MONEY_PLACES, matched),
         "buy_time": book.times(rows.buy),
         "sell_time": book.times(rows.sell),
-        "notes": pd.Series(_notes(book, rows), dtype=object),
+        "notes": pd.Series(_notes(book, rows), dtype=object, copy=False),
     }
-    # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
+    # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns;
+    # the Series wrap the arrays made here (copy=False: pandas would copy each otherwise).
     return pd.concat([columns[c].rename(c) for c in ALLOCATION_COLUMNS], axis=1)
 
 
