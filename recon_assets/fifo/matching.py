@@ -50,13 +50,22 @@ def match_fifo(is_sell: np.ndarray, size: np.ndarray, dust: int) -> Matches:
         empty = np.zeros(0, dtype=np.int64)
         return Matches(empty, empty, size[:0], sells[leftover], unmatched[leftover])
     # Piece boundaries: every end of a buy or of a sell's consumed part, up to the last one.
-    ends = np.concatenate([bought_end, consumed_end[consumed_end > zero]])
-    ends.sort(kind="stable")  # two sorted runs: the sort is a merge
-    ends = ends[np.concatenate([[True], ends[1:] != ends[:-1]]) & (ends <= consumed_end[-1])]
+    # Merging the two sorted runs (a stable argsort of their concatenation) also tells, at
+    # each boundary's first occurrence, how many buy ends and consumed ends are smaller:
+    # the buy and the sell the piece belongs to, with no search.
+    positive = consumed_end[consumed_end > zero]
+    merged = np.concatenate([bought_end, positive])
+    step = np.argsort(merged, kind="stable")
+    ends = merged[step]
+    from_buys = step < len(bought_end)
+    buys_before = np.cumsum(from_buys) - from_buys
+    first = np.concatenate([[True], ends[1:] != ends[:-1]]) & (ends <= consumed_end[-1])
+    at = np.flatnonzero(first)
+    ends = ends[at]
     starts = np.concatenate([[zero], ends[:-1]]).astype(size.dtype)
     return Matches(
-        buy=buys[np.searchsorted(bought_end, ends, side="left")],
-        sell=sells[np.searchsorted(consumed_end, ends, side="left")],
+        buy=buys[buys_before[at]],
+        sell=sells[len(consumed_end) - len(positive) + at - buys_before[at]],
         size=ends - starts,
         unmatched_sell=sells[leftover],
         unmatched_size=unmatched[leftover],

@@ -116,12 +116,16 @@ def _processing_order(codes: np.ndarray, times: np.ndarray, is_sell: np.ndarray,
     by symbol; only rows equal on all three are ordered by id.
     """
     if len(times) and -2 ** 61 < times.min() and times.max() < 2 ** 61:
-        order = np.argsort(times * 2 + is_sell)
+        key = times * 2 + is_sell
+        order = np.argsort(key)
         small = codes.astype(np.int16) if codes.max() < 2 ** 15 else codes
-        order = order[np.argsort(small[order], kind="stable")]
+        by_symbol = small[order]
+        regroup = np.argsort(by_symbol, kind="stable")
+        order = order[regroup]
+        keys = (by_symbol[regroup], key[order])
     else:
         order = np.lexsort((is_sell, times, codes))
-    keys = (codes[order], times[order], is_sell[order])
+        keys = (codes[order], times[order], is_sell[order])
     same = np.logical_and.reduce([k[1:] == k[:-1] for k in keys])
     if not same.any():
         return order
