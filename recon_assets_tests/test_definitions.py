@@ -25,11 +25,11 @@ def test_spec_asset_keys_checks_schedules_and_sensors():
     checks = {k.name for k in graph.asset_check_keys}
     assert "check_fifo_allocations_no_buy_over_allocated" in checks
     assert "check_database_trades_no_duplicates" in checks
-    schedule = defs.get_schedule_def("weekly_reconciliation_schedule")
+    schedule = defs.resolve_schedule_def("weekly_reconciliation_schedule")
     assert schedule.cron_schedule == "15 9 * * 0"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for name in ("ledger_change_sensor", "check_failure_alert_sensor"):
-        assert defs.get_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
+        assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_dagster_definitions_validate_cli(tmp_path):

@@ -78,7 +78,7 @@ def session(plan_file: str) -> None:
             prepare()  # the CLI's Dagster home, as the commands use it
             name = step["sensor"]
             with dg.DagsterInstance.get() as instance:
-                result = defs.get_sensor_def(name).evaluate_tick(dg.build_sensor_context(
+                result = defs.resolve_sensor_def(name).evaluate_tick(dg.build_sensor_context(
                     instance=instance, definitions=defs, cursor=cursors.get(name)))
             cursors[name] = result.cursor
             print(f"SENSOR {name}: {result.skip_message}", flush=True)
