@@ -148,7 +148,7 @@ def _try_common_places(objects: np.ndarray) -> Scaled | None:
     sample = objects[np.linspace(0, len(objects) - 1, min(len(objects), _SAMPLE)).astype(int)]
     try:
         places = max(0, *(-v.normalize(EXACT).as_tuple().exponent for v in sample))
-    except (AttributeError, TypeError):  # not a Decimal, or NaN / infinite (exponent a str)
+    except (AttributeError, TypeError, ArithmeticError):  # not a Decimal, or not finite
         return None
     if places > MAX_PLACES:
         return None

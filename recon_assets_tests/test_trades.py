@@ -222,3 +222,10 @@ def test_a_value_the_sample_misses_still_reads_exactly() -> None:
             for m, k in zip(scaled.mantissa[:3], scaled.places[:3])] == values[:3]
     raw = pd.DataFrame([_row(f"s{i}", side="sell") for i in range(3)])
     assert normalize_trades_scaled(raw).arrays.is_sell.tolist() == [True, True, True]
+
+
+def test_a_signalling_nan_is_a_bad_value_not_a_crash() -> None:
+    raw = pd.DataFrame([_row("a"), _row("b", price=Decimal("sNaN"))])
+    result = normalize_trades_scaled(raw)
+    assert [p[:2] for p in result.problems] == [("b", "price")]
+    assert try_scale_decimals(np.array([Decimal("1"), Decimal("sNaN")], dtype=object)) is None
