@@ -6,7 +6,8 @@ key's limit (``CLIENT_RPS``). Measured: the full sync into an empty PostgreSQL a
 (paging, validation, archive), the request rate of its paging phase (requests after the
 first / time from the first page to the last), and an incremental re-sync with nothing new.
 Baseline: the bare SDK cursor loop under the same pacing, which only pages (no validation,
-no archive). Also reported: the rate the shipped default pacing (25/s) reaches, paging only.
+no archive). Also reported: the rate the shipped default pacing
+(``DEFAULT_REQUESTS_PER_SECOND``, 28/s) reaches, paging only.
 ``--quick``: 2,000 fills.
 """
 
@@ -24,12 +25,13 @@ from benchmarks.measure import measure
 from benchmarks.rows import result
 from benchmarks.scratch import scratch_store
 from recon_assets.errors import ExchangeError
+from recon_assets.exchange.client import DEFAULT_REQUESTS_PER_SECOND
 from recon_assets.exchange.sync import sync_fills
 
-#: The client's pacing: the key's limit. ``ExchangeResource.requests_per_second`` ships at
-#: 25/s, which caps a sync at 83% of 30/s; the row reports that rate too.
+#: The client's pacing: the key's limit. The shipped default stays below it
+#: (:data:`recon_assets.exchange.client.DEFAULT_REQUESTS_PER_SECOND`); the row reports the
+#: rate that default reaches too.
 CLIENT_RPS = float(RATE_LIMIT)
-DEFAULT_RPS = 25.0
 
 
 def _rate(requests: int, pages: list[float]) -> float | None:
@@ -61,7 +63,7 @@ def run(quick: bool) -> dict[str, Any]:
             loop = sdk_paging_loop(sim, CLIENT_RPS)
         time.sleep(1.1)
         default_pages: list[float] = []
-        with sim.client(DEFAULT_RPS) as client:
+        with sim.client(DEFAULT_REQUESTS_PER_SECOND) as client:
             for _page in client.iter_fills():
                 default_pages.append(time.perf_counter())
             default_rate = _rate(client.stats.requests, default_pages)
@@ -89,7 +91,7 @@ def run(quick: bool) -> dict[str, Any]:
             "resync_new_fills": resync.new_fills,
             "baseline_requests": loop["requests"],
             "baseline_rate_limited": loop["rate_limited"], "baseline_fills": loop["fills"],
-            "default_pacing_requests_per_second": DEFAULT_RPS,
+            "default_pacing_requests_per_second": DEFAULT_REQUESTS_PER_SECOND,
             "default_pacing_rate": default_rate and round(default_rate, 2),
             "default_pacing_percent_of_limit": default_rate and round(
                 default_rate / RATE_LIMIT * 100, 1),
