@@ -25,6 +25,7 @@ from benchmarks.rows import result
 from benchmarks.scratch import load_trades, scratch_store
 from recon_assets.fifo.service import compute_version
 from recon_assets.ledger import versions
+from recon_assets.ledger.bulk import clean_row
 from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log
 
 SYMBOLS = 20
@@ -38,7 +39,7 @@ def executemany_write(conn, *, version, batch_id, allocations, allocation_time, 
     records = allocations.assign(allocation_time=allocation_time, allocation_version=version,
                                  allocation_batch_id=batch_id)
     columns = [c.name for c in fifo_allocations.columns if c.name != "id"]
-    rows = [versions._clean(r) for r in records[columns].to_dict("records")]
+    rows = [clean_row(r) for r in records[columns].to_dict("records")]
     for start in range(0, len(rows), 10_000):
         conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
     conn.execute(insert(fifo_computation_log).values(

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from recon_assets.errors import VersionError
+from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
 from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log
 
 STATUS_COMPUTED = "computed"
@@ -111,92 +112,24 @@ def write_version(conn: Connection, *, version: int, batch_id: str, allocations:
                   allocation_time: datetime, log: dict[str, Any]) -> int:
     """Insert a version's rows and its log entry (in the caller's transaction); return rows.
 
-    On PostgreSQL through psycopg 3 the rows go in with ``COPY ... FROM STDIN`` on this
-    connection's own DBAPI connection (so in the same transaction), as CSV that pyarrow renders
-    100,000 rows at a time: decimals keep every digit and their scale, times are UTC
-    microseconds as the driver would send them, and NULL stays apart from an empty string.
-    Elsewhere (SQLite, psycopg2) it is an executemany in batches of 10,000. The stored rows
-    are the same either way.
+    On PostgreSQL through psycopg 3 the rows go in with COPY (:mod:`recon_assets.ledger.bulk`);
+    elsewhere (SQLite, psycopg2) as an executemany in batches of 10,000. The stored rows are
+    the same either way.
     """
     records = allocations.assign(
         allocation_time=allocation_time, allocation_version=version,
         allocation_batch_id=batch_id,
     )
-    columns = [c.name for c in fifo_allocations.columns if c.name != "id"]
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and len(records):
-        import io
-
-        import pyarrow as pa
-        from pyarrow import compute as pc
-        from pyarrow import csv as pa_csv
-        from sqlalchemy import Text
-
-        def as_text(value: Any, column: Any) -> str | None:
-            """One value bound by the column's type, as executemany binds it, as text."""
-            value = _clean({"v": value})["v"]
-            if value is not None and hasattr(column.type, "process_bind_param"):
-                value = column.type.process_bind_param(value, conn.dialect)
-            if value is None:
-                return None
-            if isinstance(value, Decimal):
-                return format(value, "f")
-            return value.isoformat() if isinstance(value, datetime) else str(value)
-
-        def csv_column(values: pd.Series, column: Any) -> pa.Array:
-            """A column for the CSV writer: vectorized for the types allocate returns."""
-            if isinstance(values.dtype, pd.ArrowDtype) and (
-                    pa.types.is_decimal(values.dtype.pyarrow_dtype)
-                    or pa.types.is_string(values.dtype.pyarrow_dtype)):
-                return pa.array(values)
-            if pd.api.types.is_datetime64_dtype(values.dtype):  # naive is UTC (UtcDateTime)
-                values = values.dt.tz_localize("UTC")
-            if isinstance(values.dtype, pd.DatetimeTZDtype):
-                # Written naive plus "+00": Arrow formats zoned times ten times slower.
-                naive = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
-                text = pa.array(naive.astype("datetime64[us]")).cast(pa.string())
-                return pc.binary_join_element_wise(text, "+00", "")
-            if pd.api.types.is_integer_dtype(values.dtype):
-                return pa.array(values, type=pa.int64())
-            if isinstance(column.type, Text):
-                try:
-                    return pa.array(values, type=pa.string(), from_pandas=True)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    pass  # not all strings: bind value by value below
-            return pa.array([as_text(v, column) for v in values.tolist()], type=pa.string())
-
-        names = ", ".join(f'"{c}"' for c in columns)
-        options = pa_csv.WriteOptions(include_header=False)
-        with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(
-                f"COPY {fifo_allocations.name} ({names}) FROM STDIN (FORMAT csv)") as copy:
-            for start in range(0, len(records), 100_000):
-                chunk = records.iloc[start:start + 100_000]
-                table = pa.table([csv_column(chunk[c], fifo_allocations.c[c]) for c in columns],
-                                 names=columns)
-                sink = io.BytesIO()
-                pa_csv.write_csv(table, sink, options)
-                copy.write(sink.getbuffer())
+    columns = [c for c in fifo_allocations.columns if c.name != "id"]
+    if can_copy(conn) and len(records):
+        copy_frame(conn, fifo_allocations.name, columns, records)
     else:
-        rows = [_clean(r) for r in records[columns].to_dict("records")]
+        rows = [clean_row(r) for r in records[[c.name for c in columns]].to_dict("records")]
         for start in range(0, len(rows), 10_000):
             conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
     conn.execute(insert(fifo_computation_log).values(
         allocation_version=version, allocation_batch_id=batch_id, **log))
     return len(records)
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """DataFrame cells to database values: NaN/NaT/NA to None, Timestamps to datetimes."""
-    out = {}
-    for key, value in row.items():
-        if value is None or value is pd.NaT or value is pd.NA:
-            out[key] = None
-        elif isinstance(value, pd.Timestamp):
-            out[key] = value.to_pydatetime()
-        elif isinstance(value, float) and value != value:
-            out[key] = None
-        else:
-            out[key] = value
-    return out
 
 
 def set_status(conn: Connection, version: int, status: str) -> None:

@@ -179,8 +179,9 @@ SQL = re.compile(r"\b(?:SELECT|INSERT INTO|UPDATE|DELETE FROM|COPY|CREATE TABLE|
 IDENTIFIER_SOURCES = {
     "', '.join(select_cols)",  # LedgerStore.read_trades: columns of TRADE_COLUMNS
     "', '.join(names)",  # bind parameter names :s0, :s1, ... / quoted column names
-    "fifo_allocations.name",  # write_version COPY
     "names",
+    "table",  # bulk.copy_frame: a table the calling code names (fifo_allocations, staging)
+    "listed",  # quoted column names from the table metadata
 }
 
 
