@@ -8,15 +8,17 @@ they go commit together or not at all.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
 from recon_assets.exchange.models import FILL_COLUMNS, fills_frame
+from recon_assets.ledger.bulk import can_copy, copy_frame
 from recon_assets.ledger.schema import exchange_fills, sync_state
 from recon_assets.ledger.store import LedgerStore
 
@@ -46,14 +48,18 @@ def _plain(value: Any) -> Any:
 def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     """Insert the fills not archived yet (by ``trade_id``); return how many were new.
 
-    Existing rows are never changed, so archiving the same fills twice is a no-op. Rows go in
-    batches, each ``RETURNING`` the trade ids it really inserted, which gives an exact count
-    on both backends even when another sync archives the same fills concurrently.
+    Existing rows are never changed, so archiving the same fills twice is a no-op. The insert
+    ``RETURNING`` the trade ids it really inserted gives an exact count on both backends even
+    when another sync archives the same fills concurrently. On PostgreSQL the fills are first
+    COPied into a temporary table and inserted from there in one statement
+    (:mod:`recon_assets.ledger.bulk`); elsewhere they go in batches of bound rows.
     """
     if fills.empty:
         return 0
     unique = fills.drop_duplicates("trade_id", keep="first")
     fetched_at = datetime.now(timezone.utc)
+    if can_copy(conn):
+        return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
     rows = [{**{c: _plain(v) for c, v in zip(ARCHIVED, values)}, "fetched_at": fetched_at}
             for values in unique[ARCHIVED].itertuples(index=False, name=None)]
     stmt = _insert_ignoring_duplicates(conn, exchange_fills).returning(exchange_fills.c.trade_id)
@@ -61,6 +67,19 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     for start in range(0, len(rows), BATCH_SIZE):
         inserted += len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
     return inserted
+
+
+def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
+    """COPY into a temporary table (dropped at commit), then one insert of the new ones."""
+    staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
+    columns = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
+    listed = ", ".join(f'"{c.name}"' for c in columns)
+    conn.execute(text(f'CREATE TEMPORARY TABLE "{staging}" '
+                      f"(LIKE {exchange_fills.name} INCLUDING DEFAULTS) ON COMMIT DROP"))
+    copy_frame(conn, staging, columns, fills)
+    return len(conn.execute(text(
+        f'INSERT INTO {exchange_fills.name} ({listed}) SELECT {listed} FROM "{staging}" '
+        "ON CONFLICT DO NOTHING RETURNING trade_id")).all())
 
 
 def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,

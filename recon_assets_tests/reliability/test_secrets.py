@@ -181,7 +181,9 @@ IDENTIFIER_SOURCES = {
     "', '.join(names)",  # bind parameter names :s0, :s1, ... / quoted column names
     "names",
     "table",  # bulk.copy_frame: a table the calling code names (fifo_allocations, staging)
-    "listed",  # quoted column names from the table metadata
+    "listed",  # quoted column names from the table metadata (bulk, fills)
+    "exchange_fills.name",  # archive_fills
+    "staging",  # archive_fills: "fills_incoming_" + hex of a fresh uuid4
 }
 
 
