@@ -194,8 +194,8 @@ class LedgerStore:
             # Chunk by chunk, so a million rows never exist as row objects all at once.
             chunks = [pd.DataFrame.from_records(rows, columns=select_cols)
                       for rows in result.partitions(_READ_CHUNK)]
-        raw = (pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-               if chunks else pd.DataFrame(columns=select_cols))
+        raw = (pd.concat(chunks, ignore_index=True) if chunks
+               else pd.DataFrame(columns=select_cols))
         return normalize_trades(raw)
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
