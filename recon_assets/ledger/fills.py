@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
 from recon_assets.exchange.models import FILL_COLUMNS, fills_frame
-from recon_assets.ledger.bulk import can_copy, copy_frame
+from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
 from recon_assets.ledger.schema import exchange_fills, sync_state
 from recon_assets.ledger.store import LedgerStore
 
@@ -36,15 +36,6 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
     raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
 
 
-def _plain(value: Any) -> Any:
-    """Database-ready values: Timestamps as datetimes, numpy bools as bools."""
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
-
-
 def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     """Insert the fills not archived yet (by ``trade_id``); return how many were new.
 
@@ -60,8 +51,9 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     fetched_at = datetime.now(timezone.utc)
     if can_copy(conn):
         return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
-    rows = [{**{c: _plain(v) for c, v in zip(ARCHIVED, values)}, "fetched_at": fetched_at}
-            for values in unique[ARCHIVED].itertuples(index=False, name=None)]
+    # to_dict gives Python scalars (bools, ints); clean_row turns Timestamps into datetimes.
+    rows = [clean_row({**row, "fetched_at": fetched_at})
+            for row in unique[ARCHIVED].to_dict("records")]
     stmt = _insert_ignoring_duplicates(conn, exchange_fills).returning(exchange_fills.c.trade_id)
     inserted = 0
     for start in range(0, len(rows), BATCH_SIZE):
