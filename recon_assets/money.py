@@ -24,8 +24,30 @@ EXACT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN,
                         traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
 
 
+#: No price, size, fee or commission a Coinbase account records comes near a quadrillion; a
+#: value this large is corrupt input (e.g. ``1e400``), and would outgrow exact integer forms.
+MAX_MAGNITUDE = Decimal(10) ** 15
+#: Nor has any such value more decimal places than this (the shortest form of a double has
+#: at most 17 significant digits, so even a tiny float-stored size stays well under it).
+MAX_PLACES = 30
+
+
 class NotADecimal(ValueError):
     """The value cannot be read as a finite decimal number."""
+
+
+def implausible(value: Decimal) -> str | None:
+    """Why a finite decimal cannot be a real money or size value, or None when it can be.
+
+    Shared by every reader of outside values (ledger rows, exchange fills, backfill requests)
+    so that a value is refused the same way, with the same words, wherever it enters.
+    """
+    if abs(value) >= MAX_MAGNITUDE:
+        return f"out of range: {value} (magnitude must stay below 1e15)"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_PLACES and value != 0:
+        return f"out of range: {value} (more than {MAX_PLACES} decimal places)"
+    return None
 
 
 def to_decimal(value: Any) -> Decimal | None:
