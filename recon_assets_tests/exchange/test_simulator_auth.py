@@ -108,7 +108,9 @@ def test_tokens_that_do_not_bind_this_request_are_401(served) -> None:
     assert get("not.a.token") == 401
     assert get(None) == 401
     response = requests.get(simulator.url + FILLS_PATH, timeout=10)
-    assert response.json()["error"] == "UNAUTHENTICATED"
+    # Like Coinbase: a plain-text body, not the JSON error shape of other failures.
+    assert (response.text, response.headers["content-type"]) == (
+        "Unauthorized", "text/plain; charset=utf-8")
 
 
 def test_requests_are_logged_without_secrets(served, caplog: pytest.LogCaptureFixture) -> None:

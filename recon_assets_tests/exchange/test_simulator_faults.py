@@ -137,3 +137,33 @@ def test_retention_hides_old_fills_and_their_orders(tmp_path: Path) -> None:
             client.get_order("o1")
         assert raised.value.response.status_code == 404
         assert client.get_order("o2").order.order_id == "o2"
+
+
+def test_truncate_rate_cuts_answers_off_in_three_ways(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    with Simulator(FILLS, key_file, truncate_rate=1.0, seed=3) as simulator:
+        failures = set()
+        for _ in range(30):
+            client = sdk_client(simulator.port, key_file)  # a fresh connection each time
+            with pytest.raises(requests.RequestException) as raised:
+                client.get_fills()
+            failures.add(type(raised.value))
+        truncated = simulator.stats.truncated
+    assert set(truncated) == {"short", "cut", "reset"} and sum(truncated.values()) == 30
+    assert failures == {requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.JSONDecodeError, requests.ConnectionError}
+
+
+def test_html_errors_answer_429_and_5xx_with_html_pages(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    with Simulator(FILLS, key_file, fail_rate=1.0, rate_limit=1, html_errors=True) as simulator:
+        client = sdk_client(simulator.port, key_file)
+        statuses = set()
+        for _ in range(20):
+            with pytest.raises(requests.HTTPError) as raised:
+                client.get_fills()
+            response = raised.value.response
+            statuses.add(response.status_code)
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            assert response.text.startswith("<!DOCTYPE html>")
+    assert 429 in statuses and statuses - {429} <= {500, 502, 503} and len(statuses) > 1

@@ -6,22 +6,24 @@ checks come first, which status each failure gets, what a page holds) read in on
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recon_assets.exchange.simulator.book import FillBook, StoredFill
-from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter
+from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter, Truncator
 from recon_assets.exchange.simulator.keys import ApiKey, AuthError, verify_request_token
 from recon_assets.exchange.simulator.orders import StoredOrder, orders_from_fills
 from recon_assets.exchange.simulator.queries import (FILL_SORTS, FillQuery, OrderQuery,
                                                      QueryError, encode_cursor, page_after)
 
+logger = logging.getLogger(__name__)
 ORDERS_PATH = "/api/v3/brokerage/orders/historical"
 OrdersView = tuple[list[StoredOrder], dict[str, StoredOrder]]
 ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
@@ -31,15 +33,29 @@ ERROR_CODES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND"
 
 @dataclass(frozen=True)
 class Response:
+    """One answer: a JSON object, or text (``content_type`` says which), and how to cut it
+    off (``truncation``, one of :data:`~.faults.TRUNCATIONS`) when a fault says so."""
+
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | str
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    truncation: str | None = None
 
 
-def error_response(status: int, message: str) -> Response:
-    """The JSON error shape of Advanced Trade: a code, details and a message."""
+def error_response(status: int, message: str, html: bool = False) -> Response:
+    """The JSON error shape of Advanced Trade (a code, details and a message), or, with
+    ``html``, the HTML page a proxy or load balancer in front of it answers with."""
     code = ERROR_CODES[status]
+    if html:
+        page = (f"<!DOCTYPE html>\n<html><head><title>{status} {code}</title></head>\n"
+                f"<body><h1>{status} {code}</h1><p>{message}</p></body></html>\n")
+        return Response(status, page, content_type="text/html; charset=utf-8")
     return Response(status, {"error": code, "error_details": message, "message": message})
+
+
+#: Coinbase answers a request it cannot authenticate with this plain-text body.
+UNAUTHORIZED = Response(401, "Unauthorized", content_type="text/plain; charset=utf-8")
 
 
 @dataclass(frozen=True)
@@ -48,44 +64,58 @@ class SimulatorStats:
 
     requests: int
     by_status: dict[int, int]
+    truncated: dict[str, int] = field(default_factory=dict)
 
 
 class SimulatorApp:
     """Answers one request at a time; safe to call from many server threads at once."""
 
     def __init__(self, book: FillBook, key: ApiKey, limiter: RateLimiter,
-                 failures: FailureInjector, latency_ms: int, retention_days: float | None):
+                 failures: FailureInjector, latency_ms: int, retention_days: float | None,
+                 truncator: Truncator | None = None, html_errors: bool = False):
         self._book = book
         self._key = key
         self._limiter = limiter
         self._failures = failures
+        self._truncator = truncator or Truncator(0.0)
+        self._html_errors = html_errors
         self._latency = latency_ms / 1000
         self._retention = timedelta(days=retention_days) if retention_days is not None else None
         self._views: dict[tuple[int, str | None], Any] = {}
         self._counts: Counter[int] = Counter()
+        self._truncated: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def stats(self) -> SimulatorStats:
         with self._lock:
-            return SimulatorStats(sum(self._counts.values()), dict(self._counts))
+            return SimulatorStats(sum(self._counts.values()), dict(self._counts),
+                                  dict(self._truncated))
 
     def handle(self, method: str, target: str, host: str, authorization: str | None,
                body_error: str | None = None) -> Response:
-        """Latency, then rate limit, then framing, authentication, injected errors, the API."""
+        """Latency, then rate limit, then framing, authentication, injected errors, the API;
+        a successful answer may then be marked to be cut off."""
         if self._latency:
             time.sleep(self._latency)
         decision = self._limiter.admit()
         if not decision.allowed:
-            response = error_response(429, "too many requests")
+            response = self._error(429, "too many requests")
             response.headers["retry-after"] = str(max(1, math.ceil(decision.reset_seconds)))
         elif body_error is not None:
             response = error_response(400, body_error)
         else:
             response = self._authorized(method, target, host, authorization)
         response.headers.update(decision.headers())
+        truncation = self._truncator.next_truncation() if response.status == 200 else None
         with self._lock:
             self._counts[response.status] += 1
-        return response
+            if truncation is not None:
+                self._truncated[truncation] += 1
+        return replace(response, truncation=truncation) if truncation else response
+
+    def _error(self, status: int, message: str) -> Response:
+        """Throttling and server errors as JSON, or as HTML pages with ``html_errors``."""
+        return error_response(status, message, html=self._html_errors)
 
     def _authorized(self, method: str, target: str, host: str,
                     authorization: str | None) -> Response:
@@ -93,10 +123,11 @@ class SimulatorApp:
         try:
             verify_request_token(authorization, self._key, method, host, parts.path)
         except AuthError as exc:
-            return error_response(401, str(exc))
+            logger.debug("401 %s: %s", parts.path, exc)  # what failed; never the token
+            return replace(UNAUTHORIZED, headers={})
         failure = self._failures.next_failure()
         if failure is not None:
-            return error_response(failure, "injected failure")
+            return self._error(failure, "injected failure")
         try:
             return self._route(method, parts.path, parse_qs(parts.query, keep_blank_values=True))
         except QueryError as exc:

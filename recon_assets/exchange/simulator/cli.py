@@ -58,7 +58,15 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
                         help="milliseconds added to every answer")
     parser.add_argument("--retention-days", type=_number(float, 0.0), metavar="D",
                         help="stop serving fills older than D days, like the real exchange")
-    parser.add_argument("--seed", type=int, help="seed for --fail-rate, for repeatable runs")
+    parser.add_argument("--truncate-rate", type=_number(float, 0.0, 1.0), default=0.0,
+                        metavar="P", help="share of successful answers cut off mid-body: "
+                                          "shorter than their Content-Length, cut short, "
+                                          "or the connection reset")
+    parser.add_argument("--html-errors", action="store_true",
+                        help="answer 429 and 5xx with HTML pages, as a proxy in front of the "
+                             "exchange does")
+    parser.add_argument("--seed", type=int,
+                        help="seed for --fail-rate and --truncate-rate, for repeatable runs")
 
 
 def run_simulator(args: argparse.Namespace) -> int:
@@ -73,7 +81,8 @@ def run_simulator(args: argparse.Namespace) -> int:
         simulator = Simulator(fills, key_file, host=args.host, port=args.port,
                               rate_limit=args.rate_limit, fail_rate=args.fail_rate,
                               latency_ms=args.latency, retention_days=args.retention_days,
-                              seed=args.seed)
+                              seed=args.seed, truncate_rate=args.truncate_rate,
+                              html_errors=args.html_errors)
     except BadRowError as exc:
         raise ConfigError(f"fills file {args.fills}: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

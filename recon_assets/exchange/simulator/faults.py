@@ -1,4 +1,4 @@
-"""Injected faults: the rate limit and random server errors a real client must survive.
+"""Injected faults: the rate limit, random server errors and cut-off answers a client must survive.
 
 Both take their clock or random source from the caller, so their behaviour can be checked
 exactly in tests instead of by racing real time.
@@ -81,4 +81,30 @@ class FailureInjector:
         with self._lock:
             if self._random.random() < self._rate:
                 return self._random.choice(SERVER_ERRORS)
+            return None
+
+
+#: How an answer is cut off: ``short`` sends a ``Content-Length`` larger than the body it
+#: writes and closes (``ChunkedEncodingError`` in ``requests``), ``cut`` frames a cut body
+#: correctly (truncated JSON), ``reset`` aborts the connection with a TCP reset.
+TRUNCATIONS = ("short", "cut", "reset")
+
+
+class Truncator:
+    """Cuts off a fraction ``rate`` of successful answers, each in one of :data:`TRUNCATIONS`."""
+
+    def __init__(self, rate: float, seed: int | None = None):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("truncate rate must be between 0 and 1")
+        self._rate = rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def next_truncation(self) -> str | None:
+        """How to cut off this answer, or None to send it whole."""
+        if self._rate == 0.0:
+            return None
+        with self._lock:
+            if self._random.random() < self._rate:
+                return self._random.choice(TRUNCATIONS)
             return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 from recon_assets.errors import ConfigError
 from recon_assets.exchange.simulator.app import SimulatorApp, SimulatorStats
 from recon_assets.exchange.simulator.book import FillBook
-from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter
+from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter, Truncator
 from recon_assets.exchange.simulator.keys import ApiKey, ensure_key_file
 
 logger = logging.getLogger(__name__)
@@ -45,14 +47,26 @@ class _Handler(BaseHTTPRequestHandler):
         # Only method, path and status: never headers (the bearer token) or the query.
         # Logged before answering, so the line exists by the time the client has its answer.
         logger.info("%s %s %d", self.command, urlsplit(self.path).path, response.status)
-        body = json.dumps(response.body, separators=(",", ":")).encode()
+        if response.truncation == "reset":
+            # Linger 0: closing sends a TCP reset instead of an orderly shutdown.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        body = (response.body.encode() if isinstance(response.body, str)
+                else json.dumps(response.body, separators=(",", ":")).encode())
+        sent = body[:len(body) // 2] if response.truncation else body
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
+        self.send_header("content-type", response.content_type)
+        # "short" announces the whole body and sends half; "cut" frames the half correctly.
+        self.send_header("content-length", str(len(sent if response.truncation == "cut"
+                                                   else body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(sent)
+        if response.truncation == "short":
+            self.close_connection = True
 
     def _read_body(self) -> str | None:
         """Consume the body (the SDK sends ``{}`` even on GET) so keep-alive stays in sync;
@@ -91,20 +105,24 @@ class Simulator:
     when absent. Faults: ``rate_limit`` requests per sliding second (429 beyond),
     ``fail_rate`` share of random 500/502/503 (reproducible with ``seed``), ``latency_ms``
     added to every answer, ``retention_days`` after which fills (and orders whose last fill
-    is that old) are no longer served. Use as a context manager or ``start()``/``stop()``.
+    is that old) are no longer served, ``truncate_rate`` share of successful answers cut off
+    (:data:`~.faults.TRUNCATIONS`), ``html_errors`` to answer 429 and 5xx with HTML pages.
+    Use as a context manager or ``start()``/``stop()``.
     """
 
     def __init__(self, fills: Iterable[dict[str, Any]], key_file: Path, host: str = "127.0.0.1",
                  port: int = 0, rate_limit: int | None = None, fail_rate: float = 0.0,
                  latency_ms: int = 0, retention_days: float | None = None,
-                 seed: int | None = None):
+                 seed: int | None = None, truncate_rate: float = 0.0,
+                 html_errors: bool = False):
         if latency_ms < 0:
             raise ValueError("latency must not be negative")
         self.key_file = Path(key_file)
         self.key: ApiKey = ensure_key_file(self.key_file)
         self._book = FillBook(fills)
         self._app = SimulatorApp(self._book, self.key, RateLimiter(rate_limit),
-                                 FailureInjector(fail_rate, seed), latency_ms, retention_days)
+                                 FailureInjector(fail_rate, seed), latency_ms, retention_days,
+                                 Truncator(truncate_rate, seed), html_errors)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
