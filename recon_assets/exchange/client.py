@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.client import IncompleteRead
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ import requests
 from coinbase import jwt_generator
 from coinbase.constants import API_PREFIX, BASE_URL
 from coinbase.rest import RESTClient
+from urllib3.exceptions import ProtocolError
 
 from recon_assets.errors import ConfigError, ExchangeError
 from recon_assets.exchange.models import api_time
@@ -175,12 +177,10 @@ class ExchangeClient:
                 if status != 429 and status < 500:
                     raise ExchangeError(f"GET {path}: {failure} (attempt {attempt})") from None
                 delay = self._delay_after(attempt, exc.response)
-            except requests.exceptions.JSONDecodeError:
-                raise ExchangeError(f"GET {path}: the answer is not JSON") from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                kind = "timeout" if isinstance(exc, requests.Timeout) else "connection error"
-                self._bump(self._by_status, kind)
-                failure, delay = kind, self.retry.backoff(attempt, self._rng)
+            except RETRIED_TRANSPORT_ERRORS as exc:
+                failure = _transport_failure(exc)
+                self._bump(self._by_status, failure)
+                delay = self.retry.backoff(attempt, self._rng)
             except requests.RequestException as exc:
                 raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
             else:
@@ -222,6 +222,26 @@ class ExchangeClient:
     def _bump(self, counter: Counter[str], key: str) -> None:
         with self._lock:
             counter[key] += 1
+
+
+#: Failures on the way (not answers): retried like 5xx. A body cut off mid-stream surfaces as
+#: ``ChunkedEncodingError`` (urllib3 ``ProtocolError``/``IncompleteRead`` underneath, raw when
+#: read outside ``requests``) or, when the cut body was framed as whole, as a JSON decode error.
+RETRIED_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout,
+                            requests.exceptions.ChunkedEncodingError,
+                            requests.exceptions.ContentDecodingError,
+                            requests.exceptions.JSONDecodeError, ProtocolError, IncompleteRead)
+
+
+def _transport_failure(exc: Exception) -> str:
+    """A short name for a failed transfer, as counted in ``stats.by_status`` and reported."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return "answer not JSON (cut off?)"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection error"
+    return "answer cut off"
 
 
 def _time_param(value: datetime | str | None) -> str | None:

@@ -257,3 +257,49 @@ def test_reset_header_is_read_as_seconds_to_wait(value, expected):
 def test_reset_header_may_be_an_epoch_time():
     assert 0 < reset_delay(str(time.time() + 30)) <= 30
     assert 0 < reset_delay(str(int((time.time() + 30) * 1000))) <= 30
+
+
+def test_answers_cut_off_mid_body_and_connection_resets_are_retried(tmp_path):
+    with Simulator(FILLS, tmp_path / "key.json", truncate_rate=0.5, seed=4) as s:
+        client = ExchangeClient(s.url, key_file=s.key_file, retry=FAST, seed=1,
+                                requests_per_second=1000)
+        pd.testing.assert_frame_equal(frame(fetch_all(client, page_size=50)), frame(FILLS))
+        truncated = s.stats.truncated
+    assert set(truncated) == {"short", "cut", "reset"}, truncated
+    assert client.stats.retries == sum(truncated.values())
+
+
+def test_every_answer_cut_off_gives_up_with_one_line(tmp_path):
+    with Simulator(FILLS, tmp_path / "key.json", truncate_rate=1.0, seed=2) as s:
+        client = ExchangeClient(s.url, key_file=s.key_file, requests_per_second=1000,
+                                retry=RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.02))
+        with pytest.raises(ExchangeError, match=r"after 4 attempts") as info:
+            fetch_all(client)
+    assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_plain_text_401_is_one_clean_line(sim, tmp_path):
+    other = tmp_path / "other.json"
+    create_ec_key_file(other)
+    client = ExchangeClient(sim.url, key_file=other, retry=FAST)
+    with pytest.raises(ExchangeError) as info:
+        fetch_all(client)
+    assert str(info.value) == f"GET {FILLS_PATH}: HTTP 401 Unauthorized (attempt 1)"
+    assert client.stats.requests == 1
+
+
+def test_html_error_pages_are_retried_and_reported_without_the_page(tmp_path):
+    with Simulator(FILLS, tmp_path / "key.json", fail_rate=0.3, rate_limit=5, seed=8,
+                   html_errors=True) as s:
+        client = ExchangeClient(s.url, key_file=s.key_file, retry=FAST, seed=2,
+                                requests_per_second=1000)
+        pd.testing.assert_frame_equal(frame(fetch_all(client, page_size=100)), frame(FILLS))
+        served = s.stats.by_status
+    assert 429 in served and any(status >= 500 for status in served), served
+    with Simulator(FILLS, tmp_path / "key.json", fail_rate=1.0, html_errors=True) as s:
+        client = ExchangeClient(s.url, key_file=s.key_file, requests_per_second=1000,
+                                retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02))
+        with pytest.raises(ExchangeError, match=r"HTTP 50[023] .* after 3 attempts") as info:
+            fetch_all(client)
+    message = str(info.value)
+    assert "<" not in message and "html" not in message.lower() and "\n" not in message
