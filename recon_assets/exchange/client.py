@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from http.client import IncompleteRead
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -184,7 +184,6 @@ class ExchangeClient:
             except requests.RequestException as exc:
                 raise ExchangeError(f"GET {path}: {type(exc).__name__}") from None
             else:
-                self._respect_limits(result)
                 return result
             elapsed = time.monotonic() - started
             if attempt >= self.retry.max_attempts or elapsed + delay > self.retry.max_seconds:
@@ -205,19 +204,23 @@ class ExchangeClient:
                 delay = max(delay, reset)
         return delay
 
-    def _respect_limits(self, result: Any) -> None:
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Count the answer and honour its rate-limit headers. Read here, from requests'
+        case-insensitive headers: the SDK copies them into a plain dict and looks up only the
+        lowercase names, so ``X-RateLimit-Remaining`` would never reach it."""
+        self._bump(self._by_status, str(response.status_code))
+        if response.status_code < 400:
+            self._respect_limits(response.headers)
+
+    def _respect_limits(self, headers: Mapping[str, str]) -> None:
         """When the server says no requests remain, pause the pacer until its reset."""
-        remaining = getattr(result, "rate_limit_remaining", None)
         try:
-            exhausted = remaining is not None and float(remaining) <= 0
-        except (TypeError, ValueError):
+            exhausted = float(headers.get("x-ratelimit-remaining", "nan")) <= 0
+        except ValueError:
             return
-        reset = reset_delay(getattr(result, "rate_limit_reset", None))
+        reset = reset_delay(headers.get("x-ratelimit-reset"))
         if exhausted and reset is not None:
             self._pacer.hold(min(reset, self.retry.max_seconds))
-
-    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._bump(self._by_status, str(response.status_code))
 
     def _bump(self, counter: Counter[str], key: str) -> None:
         with self._lock:
@@ -271,10 +274,10 @@ def _build_rest(host_port: str, api_key: str | None, api_secret: str | None,
         if key_file is not None:
             # The SDK's defaults read COINBASE_API_KEY/SECRET; pass None or it refuses key_file.
             rest = RESTClient(api_key=None, api_secret=None, key_file=str(key_file),
-                              base_url=host_port, timeout=timeout, rate_limit_headers=True)
+                              base_url=host_port, timeout=timeout)
         elif api_key and api_secret:
             rest = RESTClient(api_key=api_key, api_secret=api_secret, base_url=host_port,
-                              timeout=timeout, rate_limit_headers=True)
+                              timeout=timeout)
         else:
             raise ConfigError("no Coinbase credentials: set COINBASE_API_KEY and "
                               "COINBASE_API_SECRET, or COINBASE_KEY_FILE")

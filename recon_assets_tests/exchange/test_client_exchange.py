@@ -303,3 +303,30 @@ def test_html_error_pages_are_retried_and_reported_without_the_page(tmp_path):
             fetch_all(client)
     message = str(info.value)
     assert "<" not in message and "html" not in message.lower() and "\n" not in message
+
+
+@pytest.mark.parametrize("remaining, reset", [
+    ("X-RateLimit-Remaining", "X-RateLimit-Reset"),
+    ("x-ratelimit-remaining", "x-ratelimit-reset"),
+    ("X-RATELIMIT-REMAINING", "x-RateLimit-reset"),
+])
+def test_rate_limit_headers_pace_whatever_their_case(scripted, remaining, reset):
+    def answer(n: int) -> tuple[int, dict, dict]:
+        if n == 1:
+            return 200, {"fills": FILLS[:2], "cursor": "next"}, {remaining: "0", reset: "0.4"}
+        return 200, {"fills": FILLS[2:3], "cursor": ""}, {remaining: "5", reset: "0.4"}
+    _, client = scripted(answer)
+    started = time.monotonic()
+    assert len(fetch_all(client)) == 3
+    assert time.monotonic() - started >= 0.4  # the second request waited for the reset
+
+
+def test_a_429_waits_for_a_reset_header_in_any_case(scripted):
+    def answer(n: int) -> tuple[int, dict, dict]:
+        if n == 1:
+            return 429, {"message": "slow down"}, {"X-RateLimit-Reset": "0.3"}
+        return 200, {"fills": FILLS[:1], "cursor": ""}, {}
+    _, client = scripted(answer)
+    started = time.monotonic()
+    assert len(fetch_all(client)) == 1
+    assert time.monotonic() - started >= 0.3
