@@ -75,12 +75,15 @@ class ExchangeClient:
     Credentials are a key name and secret, or a CDP JSON key file. ``base_url`` is
     ``http://host:port`` (plain HTTP, via :mod:`recon_assets.exchange.transport`),
     ``https://host[:port]`` or a bare host (TLS); the default is the real Coinbase API.
+    ``source`` names the exchange and account the fills come from, so an archive never mixes
+    two (see :attr:`source`).
     """
 
     def __init__(self, base_url: str = BASE_URL, *, api_key: str | None = None,
                  api_secret: str | None = None, key_file: Path | str | None = None,
                  timeout: float = 30.0, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
-                 retry: RetryPolicy = RetryPolicy(), seed: int | None = None):
+                 retry: RetryPolicy = RetryPolicy(), seed: int | None = None,
+                 source: str | None = None):
         host_port, plain_http = parse_base_url(base_url)
         self.origin = f"{'http' if plain_http else 'https'}://{host_port}"
         self.retry = retry
@@ -91,6 +94,7 @@ class ExchangeClient:
         self._by_status: Counter[str] = Counter()
         logging.getLogger(SDK_LOGGER).addFilter(_SDK_FILTER)  # a no-op when already added
         self._rest = _build_rest(host_port, api_key, api_secret, key_file, timeout)
+        self._source = source or f"{host_port} key {self._rest.api_key}"
         if plain_http:
             mount_plain_http(self._rest.session, host_port)
         self._rest.session.hooks["response"].append(self._on_response)
@@ -125,6 +129,13 @@ class ExchangeClient:
         path = f"{API_PREFIX}/orders/historical/{order_id}"
         response = self._call(path, self._rest.get_order, {"order_id": order_id}, missing_ok=True)
         return None if response is None else response.to_dict().get("order")
+
+    @property
+    def source(self) -> str:
+        """Which exchange the fills come from: ``"<host[:port]> key <CDP key name>"`` unless
+        given (the embedded demo simulator is ``"simulator"``). The key name identifies the
+        account; the secret is never part of it."""
+        return self._source
 
     @property
     def stats(self) -> ClientStats:

@@ -13,17 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
 
-import pandas as pd
+import logging
 
-from recon_assets.errors import BadRowError
+import pandas as pd
+from sqlalchemy import Connection
+
+from recon_assets.errors import BadRowError, ConfigError
 from recon_assets.exchange.client import ExchangeClient
 from recon_assets.exchange.models import api_time, normalize_fills
-from recon_assets.ledger.fills import archive_fills, get_sync_value, set_sync_value
+from recon_assets.ledger.fills import archive_fills, get_sync_value, has_fills, set_sync_value
 from recon_assets.ledger.store import LedgerStore
 
+log = logging.getLogger(__name__)
 #: Re-read this much before the cursor; duplicates are dropped on ``trade_id``.
 OVERLAP = timedelta(seconds=2)
 CURSOR_NAME = "exchange_fills.sequence_timestamp"
+#: Which exchange (and account) the archived fills came from: ``ExchangeClient.source``.
+SOURCE_NAME = "exchange_fills.source"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,27 @@ def _later(a: str | None, b: str | None) -> str | None:
     return a if pd.Timestamp(a) >= pd.Timestamp(b) else b
 
 
+def check_source(conn: Connection, source: str) -> str | None:
+    """Refuse a sync that would mix two exchanges' fills in one archive, else say what to
+    record: ``None`` (``source`` is recorded already), ``"first"`` (an empty archive) or
+    ``"adopt"`` (fills archived before sources were recorded).
+
+    Raises :class:`~recon_assets.errors.ConfigError` (exit 2) when the archive holds fills
+    from another recorded source: reconciling the ledger against a mix of two accounts would
+    report orders of one as missing from, or phantom in, the other.
+    """
+    recorded = get_sync_value(conn, SOURCE_NAME)
+    if recorded == source:
+        return None
+    if not has_fills(conn):
+        return "first"
+    if recorded is not None:
+        raise ConfigError(f"the fills archive holds fills from {recorded}; refusing to sync "
+                          f"from {source} into it (point DATABASE_URL at this exchange's own "
+                          "ledger, or configure the exchange the archive came from)")
+    return "adopt"
+
+
 def sync_fills(client: ExchangeClient, store: LedgerStore, *,
                product_ids: Sequence[str] | None = None,
                progress: Callable[[int], None] | None = None) -> SyncResult:
@@ -65,10 +92,15 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
     of fills on each page as it arrives (``tqdm.update`` fits). Raises
     :class:`~recon_assets.errors.ExchangeError` if the listing fails and
     :class:`~recon_assets.errors.BadRowError` naming each bad fill; either way nothing is
-    archived and the cursor stays where it was.
+    archived and the cursor stays where it was. A client whose ``source`` differs from the one
+    the non-empty archive was filled from is refused (:func:`check_source`) before anything
+    is fetched.
     """
     name = cursor_name(product_ids)
     with store.connect() as conn:
+        if check_source(conn, client.source) == "adopt":
+            log.warning("the fills archive has no recorded source (it predates them); "
+                        "adopting %s", client.source)
         before = get_sync_value(conn, name)
     start = pd.Timestamp(before) - OVERLAP if before else None
     requests_before = client.stats.requests
@@ -84,6 +116,8 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
     fetched_max = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
     with store.begin() as conn:
         new_fills = archive_fills(conn, fills)
+        if check_source(conn, client.source) is not None:  # again: a sync may have raced
+            set_sync_value(conn, SOURCE_NAME, client.source)
         after = _later(_later(before, get_sync_value(conn, name)), fetched_max)
         if after is not None and after != before:
             set_sync_value(conn, name, after)

@@ -100,6 +100,11 @@ def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,
     return fills_frame(rows)
 
 
+def has_fills(conn: Connection) -> bool:
+    """Whether the archive holds any fill (one indexed row is read, whatever its size)."""
+    return conn.execute(select(exchange_fills.c.trade_id).limit(1)).first() is not None
+
+
 def get_sync_value(conn: Connection, name: str) -> str | None:
     """The stored value of a sync setting (such as a cursor), or ``None`` if never set."""
     return conn.execute(select(sync_state.c.value).where(sync_state.c.name == name)).scalar()

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Iterator
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
-from recon_assets.errors import BadRowError, ExchangeError
+from recon_assets.cli import main
+from recon_assets.errors import BadRowError, ConfigError, ExchangeError
 from recon_assets.exchange.client import ExchangeClient, RetryPolicy
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import api_time, normalize_fills
 from recon_assets.exchange.simulator import Simulator
-from recon_assets.exchange.sync import cursor_name, sync_fills
+from recon_assets.exchange.sync import SOURCE_NAME, cursor_name, sync_fills
 from recon_assets.ledger.fills import get_sync_value, read_fills
 from recon_assets.ledger.store import LedgerStore
+from recon_assets_tests.reliability.conftest import snapshot
 
 FAST = RetryPolicy(max_attempts=10, max_seconds=30, base_delay=0.01, max_delay=0.1)
 FILLS = demo_history().fills
@@ -119,3 +123,39 @@ def test_sync_through_faults_and_a_low_rate_limit_is_complete(store, tmp_path):
         result = sync_fills(client, store)
     assert result.new_fills == len(FILLS)
     pd.testing.assert_frame_equal(archived(store), exact(FILLS))
+
+
+def test_a_sync_from_another_exchange_into_the_archive_is_refused(
+        sim, client, store, tmp_path, monkeypatch, capfd):
+    sync_fills(client, store)
+    with store.connect() as conn:
+        assert get_sync_value(conn, SOURCE_NAME) == client.source
+    before = snapshot(store.url, ["exchange_fills", "sync_state"])
+    with Simulator(FILLS[:5], tmp_path / "other-key.json") as other:
+        other_client = ExchangeClient(other.url, key_file=other.key_file, retry=FAST)
+        with pytest.raises(ConfigError) as info:
+            sync_fills(other_client, store)
+        assert client.source in str(info.value) and other_client.source in str(info.value)
+        monkeypatch.setenv("RECON_EXCHANGE_URL", other.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(other.key_file))
+        monkeypatch.setenv("DATABASE_URL", store.url)
+        assert main(["sync", "-q"]) == 2
+        assert other.stats.requests == 0  # refused before anything was fetched
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and other_client.source in lines[0], err
+    assert "PRIVATE KEY" not in err
+    assert snapshot(store.url, ["exchange_fills", "sync_state"]) == before
+
+
+def test_an_archive_without_a_recorded_source_adopts_the_current_one(
+        client, store, caplog):
+    sync_fills(client, store, product_ids=["BTC-USD"])
+    with store.begin() as conn:  # as archived before this release: no source recorded
+        conn.execute(text("DELETE FROM sync_state WHERE name = :n"), {"n": SOURCE_NAME})
+    caplog.set_level(logging.WARNING, logger="recon_assets.exchange.sync")
+    sync_fills(client, store)
+    assert f"adopting {client.source}" in caplog.text
+    with store.connect() as conn:
+        assert get_sync_value(conn, SOURCE_NAME) == client.source
+    assert len(archived(store)) == len(FILLS)
