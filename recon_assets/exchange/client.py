@@ -42,6 +42,14 @@ DEFAULT_REQUESTS_PER_SECOND = 28.0
 
 
 @dataclass(frozen=True)
+class Page:
+    """One page of a listing, and the server's cursor for the next (``None``: the last)."""
+
+    items: list[dict]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
 class ClientStats:
     """Requests sent (including retries), retries, and outcomes by HTTP status or error kind."""
 
@@ -107,10 +115,25 @@ class ExchangeClient:
                    end_sequence_timestamp: datetime | str | None = None,
                    page_size: int = 1000, max_pages: int = 10_000) -> Iterator[list[dict]]:
         """Yield every page of fills (``Fill`` dicts) matching the filters, following cursors."""
+        pages = self.fill_pages(product_ids, order_ids, start_sequence_timestamp,
+                                end_sequence_timestamp, page_size=page_size, max_pages=max_pages)
+        return (page.items for page in pages)
+
+    def fill_pages(self, product_ids: list[str] | None = None,
+                   order_ids: list[str] | None = None,
+                   start_sequence_timestamp: datetime | str | None = None,
+                   end_sequence_timestamp: datetime | str | None = None, *,
+                   cursor: str | None = None, page_size: int = 1000,
+                   max_pages: int = 10_000) -> Iterator[Page]:
+        """Like :meth:`iter_fills`, with each page's cursor, so a caller can commit page by page
+        and later resume the same listing (same filters) at ``cursor``. A server that rejects
+        that cursor (HTTP 400: expired, or from another query) gets the listing restarted from
+        its first page instead."""
         params = dict(product_ids=product_ids, order_ids=order_ids, limit=page_size,
                       start_sequence_timestamp=_time_param(start_sequence_timestamp),
                       end_sequence_timestamp=_time_param(end_sequence_timestamp))
-        return self._pages(FILLS_PATH, self._rest.get_fills, "fills", params, max_pages)
+        return self._pages(FILLS_PATH, self._rest.get_fills, "fills", params, max_pages,
+                           cursor)
 
     def list_orders(self, product_ids: list[str] | None = None,
                     order_ids: list[str] | None = None, order_status: list[str] | None = None,
@@ -122,12 +145,12 @@ class ExchangeClient:
                       start_date=_time_param(start_date), end_date=_time_param(end_date),
                       limit=page_size)
         pages = self._pages(ORDERS_PATH, self._rest.list_orders, "orders", params, max_pages)
-        return [order for page in pages for order in page]
+        return [order for page in pages for order in page.items]
 
     def get_order(self, order_id: str) -> dict | None:
         """One order as a dict, or ``None`` when the exchange answers 404 (no such order)."""
         path = f"{API_PREFIX}/orders/historical/{order_id}"
-        response = self._call(path, self._rest.get_order, {"order_id": order_id}, missing_ok=True)
+        response = self._call(path, self._rest.get_order, {"order_id": order_id}, allow=(404,))
         return None if response is None else response.to_dict().get("order")
 
     @property
@@ -155,14 +178,23 @@ class ExchangeClient:
     # -- internals -----------------------------------------------------------------------------
 
     def _pages(self, path: str, method: Callable[..., Any], key: str, params: dict[str, Any],
-               max_pages: int) -> Iterator[list[dict]]:
-        cursor: str | None = None
+               max_pages: int, resume: str | None = None) -> Iterator[Page]:
+        cursor = resume
         seen: set[str] = set()
         for page in range(1, max_pages + 1):
-            body = self._call(path, method, {**params, "cursor": cursor}).to_dict()
-            yield list(body.get(key) or [])
+            response = self._call(path, method, {**params, "cursor": cursor},
+                                  allow=(400,) if page == 1 and resume is not None else ())
+            if response is None:
+                log.warning("GET %s: the server rejected the stored cursor; restarting the "
+                            "listing from its first page", path)
+                cursor = resume = None
+                response = self._call(path, method, {**params, "cursor": None})
+            body = response.to_dict()
             cursor = body.get("cursor") or None
-            if cursor is None or body.get("has_next") is False:
+            if body.get("has_next") is False:
+                cursor = None
+            yield Page(list(body.get(key) or []), cursor)
+            if cursor is None:
                 return
             if cursor in seen:
                 raise ExchangeError(f"GET {path}: the server repeated a cursor after page {page}")
@@ -170,8 +202,9 @@ class ExchangeClient:
         raise ExchangeError(f"GET {path}: still more pages after {max_pages}; giving up")
 
     def _call(self, path: str, method: Callable[..., T], params: dict[str, Any],
-              missing_ok: bool = False) -> T | None:
-        """One SDK call with pacing and bounded retries; ExchangeError when it cannot succeed."""
+              allow: tuple[int, ...] = ()) -> T | None:
+        """One SDK call with pacing and bounded retries; ExchangeError when it cannot succeed,
+        ``None`` when the server answers one of the ``allow`` statuses."""
         started = time.monotonic()
         attempt = 0
         while True:
@@ -182,7 +215,7 @@ class ExchangeClient:
                 result = method(**params)
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
-                if status == 404 and missing_ok:
+                if status in allow:
                     return None
                 failure = f"HTTP {status} {_reason(exc.response)}".rstrip()
                 if status != 429 and status < 500:

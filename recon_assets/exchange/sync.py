@@ -1,19 +1,24 @@
-"""Incremental sync of exchange fills into the ledger's fills archive.
+"""Incremental sync of exchange fills into the ledger's fills archive, page by page.
 
 Each sync asks only for fills whose ``sequence_timestamp`` is at or after the last synced one
-(minus a small overlap, because fills sharing a timestamp may straddle two syncs), pages
-through every cursor, validates everything, and only then writes the new fills and the
-advanced cursor in one transaction. A failure anywhere before that writes nothing, so the
-next sync simply starts from the same place again.
+(minus a small overlap, because fills sharing a timestamp may straddle two syncs) and pages
+through every cursor. Each page is validated and then archived in one transaction together
+with a progress record of the listing (its ``start`` parameter, the server's cursor for the
+next page, the latest ``sequence_timestamp`` archived so far). A sync that is interrupted (the
+exchange fails, the process is killed, a bad fill on page k) keeps the pages committed before
+it, and the next sync continues that listing from the stored cursor instead of starting over.
+Only when the listing completes is the ``sequence_timestamp`` cursor advanced and the progress
+record cleared, in the transaction of the last page. Nothing invalid is ever archived: a page
+with a bad fill is refused whole, and the fills are deduplicated on ``trade_id``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Sequence
-
-import logging
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -21,21 +26,25 @@ from sqlalchemy import Connection
 from recon_assets.errors import BadRowError, ConfigError
 from recon_assets.exchange.client import ExchangeClient
 from recon_assets.exchange.models import api_time, normalize_fills
-from recon_assets.ledger.fills import archive_fills, get_sync_value, has_fills, set_sync_value
+from recon_assets.ledger.fills import (archive_fills, delete_sync_value, get_sync_value,
+                                       has_fills, set_sync_value)
 from recon_assets.ledger.store import LedgerStore
 
 log = logging.getLogger(__name__)
 #: Re-read this much before the cursor; duplicates are dropped on ``trade_id``.
 OVERLAP = timedelta(seconds=2)
 CURSOR_NAME = "exchange_fills.sequence_timestamp"
+#: The progress record of a listing under way (see :class:`Listing`).
+LISTING_NAME = "exchange_fills.listing"
 #: Which exchange (and account) the archived fills came from: ``ExchangeClient.source``.
 SOURCE_NAME = "exchange_fills.source"
 
 
 @dataclass(frozen=True)
 class SyncResult:
-    """What one sync did. Products and trade times describe the fetched fills (overlap
-    included); ``requests`` counts every HTTP request, retries too."""
+    """What one sync did. Products and trade times describe the fills fetched by this sync
+    (overlap included); ``requests`` counts every HTTP request, retries too; ``resumed`` says
+    whether it continued a listing an earlier sync had not finished."""
 
     fetched: int
     new_fills: int
@@ -45,14 +54,42 @@ class SyncResult:
     last_trade_time: datetime | None
     cursor_before: str | None
     cursor_after: str | None
+    pages: int = 0
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How far a listing got: the ``start_sequence_timestamp`` it was asked with (a resumed
+    listing must ask the same, or the server's cursor means nothing), the cursor of the next
+    page, and the latest ``sequence_timestamp`` archived by its pages so far."""
+
+    start: str | None
+    cursor: str | None = None
+    seen: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"start": self.start, "cursor": self.cursor, "seen": self.seen})
+
+    @classmethod
+    def from_json(cls, text: str) -> Listing:
+        data = json.loads(text)
+        return cls(data["start"], data["cursor"], data["seen"])
+
+
+def _named(base: str, product_ids: Sequence[str] | None) -> str:
+    return base if not product_ids else f"{base}:{','.join(sorted(set(product_ids)))}"
 
 
 def cursor_name(product_ids: Sequence[str] | None) -> str:
     """The ``sync_state`` key: one cursor for all products, another per product selection,
     so a sync of BTC-USD alone never moves the all-products cursor past unfetched fills."""
-    if not product_ids:
-        return CURSOR_NAME
-    return f"{CURSOR_NAME}:{','.join(sorted(set(product_ids)))}"
+    return _named(CURSOR_NAME, product_ids)
+
+
+def listing_name(product_ids: Sequence[str] | None) -> str:
+    """The ``sync_state`` key of the progress record, per product selection like the cursor."""
+    return _named(LISTING_NAME, product_ids)
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -85,50 +122,63 @@ def check_source(conn: Connection, source: str) -> str | None:
 
 def sync_fills(client: ExchangeClient, store: LedgerStore, *,
                product_ids: Sequence[str] | None = None,
-               progress: Callable[[int], None] | None = None) -> SyncResult:
-    """Fetch fills added since the last sync and archive the new ones with the new cursor.
+               progress: Callable[[int], None] | None = None,
+               page_size: int = 1000) -> SyncResult:
+    """Fetch fills added since the last sync and archive the new ones, page by page.
 
     The first sync takes the exchange's whole history. ``progress`` is called with the number
-    of fills on each page as it arrives (``tqdm.update`` fits). Raises
+    of fills on each page once that page is committed (``tqdm.update`` fits). Raises
     :class:`~recon_assets.errors.ExchangeError` if the listing fails and
-    :class:`~recon_assets.errors.BadRowError` naming each bad fill; either way nothing is
-    archived and the cursor stays where it was. A client whose ``source`` differs from the one
-    the non-empty archive was filled from is refused (:func:`check_source`) before anything
-    is fetched.
+    :class:`~recon_assets.errors.BadRowError` naming each bad fill of a page; the pages before
+    stay archived and the next sync resumes at the refused or failed page. A client whose
+    ``source`` differs from the one the non-empty archive was filled from is refused
+    (:func:`check_source`) before anything is fetched.
     """
-    name = cursor_name(product_ids)
+    name, listing_key = cursor_name(product_ids), listing_name(product_ids)
     with store.connect() as conn:
         if check_source(conn, client.source) == "adopt":
             log.warning("the fills archive has no recorded source (it predates them); "
                         "adopting %s", client.source)
         before = get_sync_value(conn, name)
-    start = pd.Timestamp(before) - OVERLAP if before else None
+        stored = get_sync_value(conn, listing_key)
+    resumed = stored is not None
+    listing = (Listing.from_json(stored) if resumed else
+               Listing(api_time(pd.Timestamp(before) - OVERLAP) if before else None))
+    if resumed:
+        log.info("resuming the fills listing from %s at its last committed page",
+                 listing.start or "the beginning")
     requests_before = client.stats.requests
-    records: list[dict] = []
-    for page in client.iter_fills(product_ids=list(product_ids) if product_ids else None,
-                                  start_sequence_timestamp=start):
-        records.extend(page)
+    fetched = new_fills = pages = 0
+    products: set[str] = set()
+    times: list[pd.Timestamp] = []
+    after = before
+    for page in client.fill_pages(list(product_ids) if product_ids else None,
+                                  start_sequence_timestamp=listing.start, cursor=listing.cursor,
+                                  page_size=page_size):
+        fills, problems = normalize_fills(page.items)
+        if problems:
+            raise BadRowError("exchange fills", problems)
+        seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
+        listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
+        with store.begin() as conn:
+            new_fills += archive_fills(conn, fills)
+            if check_source(conn, client.source) is not None:  # again: a sync may have raced
+                set_sync_value(conn, SOURCE_NAME, client.source)
+            if page.cursor is not None:
+                set_sync_value(conn, listing_key, listing.to_json())
+            else:
+                after = _later(_later(before, get_sync_value(conn, name)), listing.seen)
+                if after is not None and after != before:
+                    set_sync_value(conn, name, after)
+                delete_sync_value(conn, listing_key)
+        pages += 1
+        fetched += len(page.items)
+        products.update(fills["product_id"])
+        times.extend(fills["trade_time"].agg(["min", "max"]) if len(fills) else [])
         if progress is not None:
-            progress(len(page))
-    fills, problems = normalize_fills(records)
-    if problems:
-        raise BadRowError("exchange fills", problems)
-    fetched_max = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
-    with store.begin() as conn:
-        new_fills = archive_fills(conn, fills)
-        if check_source(conn, client.source) is not None:  # again: a sync may have raced
-            set_sync_value(conn, SOURCE_NAME, client.source)
-        after = _later(_later(before, get_sync_value(conn, name)), fetched_max)
-        if after is not None and after != before:
-            set_sync_value(conn, name, after)
-    times = fills["trade_time"]
+            progress(len(page.items))
     return SyncResult(
-        fetched=len(records),
-        new_fills=new_fills,
-        requests=client.stats.requests - requests_before,
-        products=tuple(sorted(set(fills["product_id"]))),
-        first_trade_time=times.min() if len(fills) else None,
-        last_trade_time=times.max() if len(fills) else None,
-        cursor_before=before,
-        cursor_after=after,
-    )
+        fetched=fetched, new_fills=new_fills, requests=client.stats.requests - requests_before,
+        products=tuple(sorted(products)), first_trade_time=min(times, default=None),
+        last_trade_time=max(times, default=None), cursor_before=before, cursor_after=after,
+        pages=pages, resumed=resumed)

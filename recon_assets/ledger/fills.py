@@ -117,3 +117,8 @@ def set_sync_value(conn: Connection, name: str, value: str) -> None:
     stmt = dialect.insert(sync_state).values(name=name, value=value, updated_at=now)
     conn.execute(stmt.on_conflict_do_update(index_elements=[sync_state.c.name],
                                             set_={"value": value, "updated_at": now}))
+
+
+def delete_sync_value(conn: Connection, name: str) -> None:
+    """Forget a sync setting (such as the progress record of a listing that completed)."""
+    conn.execute(sync_state.delete().where(sync_state.c.name == name))

@@ -16,8 +16,9 @@ from recon_assets.exchange.client import ExchangeClient, RetryPolicy
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import api_time, normalize_fills
 from recon_assets.exchange.simulator import Simulator
-from recon_assets.exchange.sync import SOURCE_NAME, cursor_name, sync_fills
-from recon_assets.ledger.fills import get_sync_value, read_fills
+from recon_assets.exchange.sync import (SOURCE_NAME, Listing, cursor_name, listing_name,
+                                        sync_fills)
+from recon_assets.ledger.fills import get_sync_value, read_fills, set_sync_value
 from recon_assets.ledger.store import LedgerStore
 from recon_assets_tests.reliability.conftest import snapshot
 
@@ -78,19 +79,67 @@ def test_first_sync_takes_everything_then_only_what_is_new(sim, client, store):
     pd.testing.assert_frame_equal(archived(store), exact(FILLS + later_fills(5)))
 
 
-def test_a_failure_mid_listing_commits_nothing(sim, store, tmp_path):
+PAGE = 100
+PAGES = -(-len(FILLS) // PAGE)
+
+
+def listing(store: LedgerStore) -> Listing | None:
+    with store.connect() as conn:
+        stored = get_sync_value(conn, listing_name(None))
+    return None if stored is None else Listing.from_json(stored)
+
+
+def test_a_sync_the_exchange_stops_resumes_at_the_last_committed_page(sim, store, tmp_path):
     client = ExchangeClient(sim.url, key_file=sim.key_file, requests_per_second=1000,
                             retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02))
+    committed: list[int] = []
+    port = sim.port
 
-    def exchange_goes_away(_page: int) -> None:
-        sim.stop()
-        client.close()  # drop the kept-alive connection, as a dying server would
+    def exchange_goes_away(count: int) -> None:
+        committed.append(count)
+        if len(committed) == 3:
+            sim.stop()
+            client.close()  # drop the kept-alive connection, as a dying server would
 
     with pytest.raises(ExchangeError, match="connection error"):
-        sync_fills(client, store, progress=exchange_goes_away)
-    assert archived(store).empty
+        sync_fills(client, store, progress=exchange_goes_away, page_size=PAGE)
+    assert len(archived(store)) == 3 * PAGE  # the committed pages are kept, whole
+    assert listing(store).cursor is not None
     with store.connect() as conn:
-        assert get_sync_value(conn, cursor_name(None)) is None
+        assert get_sync_value(conn, cursor_name(None)) is None  # the listing is not complete
+
+    with Simulator(FILLS, sim.key_file, port=port) as back:  # the same exchange, back again
+        resumed = sync_fills(ExchangeClient(back.url, key_file=back.key_file, retry=FAST,
+                                            requests_per_second=1000), store, page_size=PAGE)
+        assert back.stats.requests == PAGES - 3  # pages 1-3 are not fetched again
+    assert resumed.resumed and resumed.new_fills == len(FILLS) - 3 * PAGE
+    assert pd.Timestamp(resumed.cursor_after) == LAST_SEQ and listing(store) is None
+    pd.testing.assert_frame_equal(archived(store), exact(FILLS))
+
+
+def test_a_bad_fill_on_page_k_keeps_the_pages_before_it(tmp_path, store):
+    ordered = sorted(FILLS, key=lambda f: (f["sequence_timestamp"], f["trade_id"]))
+    bad = {**ordered[2 * PAGE + 5], "size": "-1"}
+    fills = ordered[:2 * PAGE + 5] + [bad] + ordered[2 * PAGE + 6:]
+    with Simulator(fills, tmp_path / "key.json") as s:
+        client = ExchangeClient(s.url, key_file=s.key_file, retry=FAST, requests_per_second=1000)
+        for attempt in (1, 2):
+            with pytest.raises(BadRowError, match=f"{bad['trade_id']}: size"):
+                sync_fills(client, store, page_size=PAGE)
+            assert len(archived(store)) == 2 * PAGE  # never the bad fill, nor its page
+        assert s.stats.requests == 3 + 1  # the second sync asked only for the bad page again
+    assert bad["trade_id"] not in set(archived(store)["trade_id"])
+
+
+def test_a_stored_cursor_the_server_rejects_restarts_the_listing(client, store, caplog):
+    with store.begin() as conn:
+        set_sync_value(conn, listing_name(None), Listing(None, "expired-cursor").to_json())
+    caplog.set_level(logging.WARNING, logger="recon_assets.exchange.client")
+    result = sync_fills(client, store, page_size=PAGE)
+    assert "rejected the stored cursor" in caplog.text
+    assert result.resumed and result.requests == 1 + PAGES
+    assert pd.Timestamp(result.cursor_after) == LAST_SEQ and listing(store) is None
+    pd.testing.assert_frame_equal(archived(store), exact(FILLS))
 
 
 def test_bad_fills_are_named_and_nothing_is_archived(sim, client, store):

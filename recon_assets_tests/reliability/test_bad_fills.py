@@ -1,5 +1,7 @@
 """Bad fills from the exchange: ``recon-assets sync`` refuses them by trade id and field, and
-nothing (not even the good fills of the same listing) reaches the ``exchange_fills`` archive."""
+nothing of their page (not even its good fills) reaches the ``exchange_fills`` archive. Here
+the whole listing is one page; pages committed before a bad one are kept, see
+``exchange/test_sync_fills.py::test_a_bad_fill_on_page_k_keeps_the_pages_before_it``."""
 
 from __future__ import annotations
 
