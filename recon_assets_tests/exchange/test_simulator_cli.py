@@ -45,9 +45,11 @@ def test_options_and_defaults() -> None:
     assert (args.key_file, args.rate_limit, args.fail_rate, args.latency,
             args.retention_days, args.seed) == (Path("k.json"), 30, 0.2, 15, 84.0, 3)
     assert (args.truncate_rate, args.html_errors) == (0.0, False)
+    assert args.inject == ()
     args = _parser().parse_args(["--port", "0", "--fills", "f", "--truncate-rate", "0.1",
-                                 "--html-errors"])
-    assert (args.truncate_rate, args.html_errors) == (0.1, True)
+                                 "--html-errors", "--inject", "reversals,late"])
+    assert (args.truncate_rate, args.html_errors, args.inject) == (0.1, True,
+                                                                   ("reversals", "late"))
 
 
 @pytest.mark.parametrize("argv", [
@@ -56,6 +58,7 @@ def test_options_and_defaults() -> None:
     ["--port", "1", "--fills", "f", "--rate-limit", "0"],
     ["--port", "1", "--fills", "f", "--latency", "-1"],
     ["--port", "1", "--fills", "f", "--truncate-rate", "2"],
+    ["--port", "1", "--fills", "f", "--inject", "reversals,typos"],
 ])
 def test_bad_options_are_usage_errors(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as raised:

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recon_assets.exchange.simulator.book import FillBook, StoredFill
@@ -72,13 +72,15 @@ class SimulatorApp:
 
     def __init__(self, book: FillBook, key: ApiKey, limiter: RateLimiter,
                  failures: FailureInjector, latency_ms: int, retention_days: float | None,
-                 truncator: Truncator | None = None, html_errors: bool = False):
+                 truncator: Truncator | None = None, html_errors: bool = False,
+                 late: Sequence[dict[str, Any]] = ()):
         self._book = book
         self._key = key
         self._limiter = limiter
         self._failures = failures
         self._truncator = truncator or Truncator(0.0)
         self._html_errors = html_errors
+        self._late = tuple(late)
         self._latency = latency_ms / 1000
         self._retention = timedelta(days=retention_days) if retention_days is not None else None
         self._views: dict[tuple[int, str | None], Any] = {}
@@ -185,7 +187,17 @@ class SimulatorApp:
                                  lambda f: (cutoff is None or f.trade_time >= cutoff)
                                  and query.matches(f))
         cursor = encode_cursor(query.digest, chunk[-1].index) if more else ""
+        if not more:
+            self._release_late()
         return Response(200, {"fills": [f.fill for f in chunk], "cursor": cursor})
+
+    def _release_late(self) -> None:
+        """Late-sequenced fills join the book once a first listing has reached its end, so a
+        first sync misses them and a later one must find them by ``sequence_timestamp``."""
+        with self._lock:
+            late, self._late = self._late, ()
+        if late:
+            self._book.add(late)
 
     def _list_orders(self, query: OrderQuery) -> Response:
         orders, by_id = self._orders()

@@ -16,6 +16,7 @@ from typing import Callable
 
 from recon_assets.errors import EXIT_CLEAN, BadRowError, ConfigError
 from recon_assets.exchange.simulator.book import load_fills_jsonl
+from recon_assets.exchange.simulator.inject import INJECTIONS
 from recon_assets.exchange.simulator.server import Simulator
 
 #: Where the key lives when ``--key-file`` is not given: the working directory, so a second
@@ -37,6 +38,15 @@ def _number(kind: type[int] | type[float], low: float,
             raise argparse.ArgumentTypeError(f"must be {bound}: {text}")
         return value
     return parse
+
+
+def _injections(text: str) -> tuple[str, ...]:
+    """``--inject`` values: a comma-separated subset of :data:`INJECTIONS`."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in INJECTIONS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"want any of {', '.join(INJECTIONS)}, got {text!r}")
+    return kinds
 
 
 def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +75,14 @@ def add_simulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html-errors", action="store_true",
                         help="answer 429 and 5xx with HTML pages, as a proxy in front of the "
                              "exchange does")
+    parser.add_argument("--inject", type=_injections, default=(), metavar="KINDS",
+                        help="comma-separated fills to add to those loaded, as Coinbase sends "
+                             f"them: {', '.join(INJECTIONS)} (REVERSAL entries, "
+                             "<BASE>-PERP-INTX fills, nanosecond trade times, fills sequenced "
+                             "an hour after the rest that appear only after a first listing)")
     parser.add_argument("--seed", type=int,
-                        help="seed for --fail-rate and --truncate-rate, for repeatable runs")
+                        help="seed for --fail-rate, --truncate-rate and --inject, for "
+                             "repeatable runs")
 
 
 def run_simulator(args: argparse.Namespace) -> int:
@@ -82,7 +98,7 @@ def run_simulator(args: argparse.Namespace) -> int:
                               rate_limit=args.rate_limit, fail_rate=args.fail_rate,
                               latency_ms=args.latency, retention_days=args.retention_days,
                               seed=args.seed, truncate_rate=args.truncate_rate,
-                              html_errors=args.html_errors)
+                              html_errors=args.html_errors, inject=args.inject)
     except BadRowError as exc:
         raise ConfigError(f"fills file {args.fills}: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

@@ -14,13 +14,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from recon_assets.errors import ConfigError
 from recon_assets.exchange.simulator.app import SimulatorApp, SimulatorStats
 from recon_assets.exchange.simulator.book import FillBook
 from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter, Truncator
+from recon_assets.exchange.simulator.inject import inject as inject_fills
 from recon_assets.exchange.simulator.keys import ApiKey, ensure_key_file
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ class Simulator:
     ``fail_rate`` share of random 500/502/503 (reproducible with ``seed``), ``latency_ms``
     added to every answer, ``retention_days`` after which fills (and orders whose last fill
     is that old) are no longer served, ``truncate_rate`` share of successful answers cut off
-    (:data:`~.faults.TRUNCATIONS`), ``html_errors`` to answer 429 and 5xx with HTML pages.
+    (:data:`~.faults.TRUNCATIONS`), ``html_errors`` to answer 429 and 5xx with HTML pages;
+    ``inject`` adds Coinbase's less tidy fills (:mod:`~.inject`, seeded by ``seed`` too).
     Use as a context manager or ``start()``/``stop()``.
     """
 
@@ -114,15 +116,16 @@ class Simulator:
                  port: int = 0, rate_limit: int | None = None, fail_rate: float = 0.0,
                  latency_ms: int = 0, retention_days: float | None = None,
                  seed: int | None = None, truncate_rate: float = 0.0,
-                 html_errors: bool = False):
+                 html_errors: bool = False, inject: Sequence[str] = ()):
         if latency_ms < 0:
             raise ValueError("latency must not be negative")
         self.key_file = Path(key_file)
         self.key: ApiKey = ensure_key_file(self.key_file)
-        self._book = FillBook(fills)
+        injected = inject_fills(fills, inject, seed)
+        self._book = FillBook(injected.served)
         self._app = SimulatorApp(self._book, self.key, RateLimiter(rate_limit),
                                  FailureInjector(fail_rate, seed), latency_ms, retention_days,
-                                 Truncator(truncate_rate, seed), html_errors)
+                                 Truncator(truncate_rate, seed), html_errors, injected.late)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
