@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.client import IncompleteRead
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlsplit
@@ -25,11 +24,12 @@ import requests
 from coinbase import jwt_generator
 from coinbase.constants import API_PREFIX, BASE_URL
 from coinbase.rest import RESTClient
-from urllib3.exceptions import ProtocolError
 
 from recon_assets.errors import ConfigError, ExchangeError
 from recon_assets.exchange.models import api_time
-from recon_assets.exchange.transport import Pacer, RetryPolicy, mount_plain_http, reset_delay
+from recon_assets.exchange.transport import (RETRIED_TRANSPORT_ERRORS, Pacer, RetryPolicy,
+                                             failure_reason, mount_plain_http, reset_delay,
+                                             transport_failure)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -217,12 +217,12 @@ class ExchangeClient:
                 status = exc.response.status_code if exc.response is not None else 0
                 if status in allow:
                     return None
-                failure = f"HTTP {status} {_reason(exc.response)}".rstrip()
+                failure = f"HTTP {status} {failure_reason(exc.response)}".rstrip()
                 if status != 429 and status < 500:
                     raise ExchangeError(f"GET {path}: {failure} (attempt {attempt})") from None
                 delay = self._delay_after(attempt, exc.response)
             except RETRIED_TRANSPORT_ERRORS as exc:
-                failure = _transport_failure(exc)
+                failure = transport_failure(exc)
                 self._bump(self._by_status, failure)
                 delay = self.retry.backoff(attempt, self._rng)
             except requests.RequestException as exc:
@@ -271,42 +271,8 @@ class ExchangeClient:
             counter[key] += 1
 
 
-#: Failures on the way (not answers): retried like 5xx. A body cut off mid-stream surfaces as
-#: ``ChunkedEncodingError`` (urllib3 ``ProtocolError``/``IncompleteRead`` underneath, raw when
-#: read outside ``requests``) or, when the cut body was framed as whole, as a JSON decode error.
-RETRIED_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout,
-                            requests.exceptions.ChunkedEncodingError,
-                            requests.exceptions.ContentDecodingError,
-                            requests.exceptions.JSONDecodeError, ProtocolError, IncompleteRead)
-
-
-def _transport_failure(exc: Exception) -> str:
-    """A short name for a failed transfer, as counted in ``stats.by_status`` and reported."""
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.exceptions.JSONDecodeError):
-        return "answer not JSON (cut off?)"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection error"
-    return "answer cut off"
-
-
 def _time_param(value: datetime | str | None) -> str | None:
     return api_time(value) if isinstance(value, datetime) else value
-
-
-def _reason(response: requests.Response | None) -> str:
-    """The status reason and the server's own short message (JSON ``message``/``error``)."""
-    if response is None:
-        return ""
-    message = ""
-    try:
-        body = response.json()
-        if isinstance(body, dict):
-            message = str(body.get("message") or body.get("error") or "")[:200]
-    except ValueError:
-        pass
-    return f"{response.reason or ''}{': ' + message if message else ''}"
 
 
 def _build_rest(host_port: str, api_key: str | None, api_secret: str | None,

@@ -6,8 +6,8 @@ keeps the signature right; this adapter, mounted on the SDK's own ``requests`` s
 exactly that origin, swaps the scheme to ``http`` just before the request leaves. Nothing else
 in the project touches URLs, so real Coinbase traffic always stays on TLS.
 
-The pacing and backoff helpers live here too: they are about when a request may leave, not
-about what it asks, and :class:`~recon_assets.exchange.client.ExchangeClient` composes them.
+The pacing and backoff helpers live here too, with the failures worth retrying: they are about
+when and how a request travels, not about what it asks, and :class:`~recon_assets.exchange.client.ExchangeClient` composes them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from http.client import IncompleteRead
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ProtocolError
 
 
 class PlainHttpAdapter(HTTPAdapter):
@@ -90,3 +92,40 @@ class Pacer:
     def hold(self, seconds: float) -> None:
         with self.lock:
             self.next_at = max(self.next_at, time.monotonic() + seconds)
+
+
+#: Failures on the way (not answers): retried like 5xx. A body cut off mid-stream surfaces as
+#: ``ChunkedEncodingError`` (urllib3 ``ProtocolError``/``IncompleteRead`` underneath, raw when
+#: read outside ``requests``) or, when the cut body was framed as whole, as a JSON decode error.
+RETRIED_TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout,
+                            requests.exceptions.ChunkedEncodingError,
+                            requests.exceptions.ContentDecodingError,
+                            requests.exceptions.JSONDecodeError, ProtocolError, IncompleteRead)
+
+
+def transport_failure(exc: Exception) -> str:
+    """A short name for a failed transfer, as counted in ``stats.by_status`` and reported."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return "answer not JSON (cut off?)"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection error"
+    return "answer cut off"
+
+
+def failure_reason(response: requests.Response | None) -> str:
+    """The status reason and the server's own short message (JSON ``message``/``error``).
+
+    Any other body (Coinbase's plain-text ``Unauthorized``, a proxy's HTML page for a 429 or
+    5xx) is left out, so the failure stays one readable line."""
+    if response is None:
+        return ""
+    message = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error") or "")[:200]
+    except ValueError:
+        pass
+    return f"{response.reason or ''}{': ' + message if message else ''}"

@@ -94,3 +94,35 @@ def test_the_retry_budget_is_a_resource_setting(sqlite_url, tmp_path, closed_por
         error = error.cause
     assert error.cls_name == "ExchangeError"
     assert "connection error after 2 attempts" in error.message
+
+
+def test_a_plain_text_401_is_exit_3_and_one_clean_line(sqlite_url, tmp_path, capfd, monkeypatch):
+    other_key = tmp_path / "not-the-servers-key.json"
+    create_ec_key_file(other_key)
+    with Simulator(HISTORY.fills[:10], tmp_path / "sim-key.json") as simulator:
+        monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(other_key))
+        monkeypatch.setenv("DATABASE_URL", sqlite_url)
+        assert main(["sync", "-q"]) == 3
+        assert simulator.stats.by_status == {401: 1}  # not retried
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].endswith("HTTP 401 Unauthorized (attempt 1)"), err
+
+
+def test_html_error_pages_are_retried_and_end_in_one_line(sqlite_url, tmp_path, monkeypatch):
+    key_file = tmp_path / "sim-key.json"
+    with Simulator(HISTORY.fills[:10], key_file, fail_rate=1.0, html_errors=True) as simulator:
+        monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(key_file))
+        result = dg.materialize(
+            [exchange_fills], raise_on_error=False,
+            resources={"exchange": ExchangeResource(max_attempts=3, max_retry_seconds=10),
+                       "ledger": LedgerResource(database_url=sqlite_url)})
+        assert simulator.stats.requests == 3
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    error = failure.step_failure_data.error
+    while error.cause is not None and error.cls_name != "ExchangeError":
+        error = error.cause
+    assert error.cls_name == "ExchangeError" and "after 3 attempts" in error.message
+    assert "<" not in error.message and "\n" not in error.message.strip()
