@@ -72,9 +72,18 @@ class Listing:
         return json.dumps({"start": self.start, "cursor": self.cursor, "seen": self.seen})
 
     @classmethod
-    def from_json(cls, text: str) -> Listing:
-        data = json.loads(text)
-        return cls(data["start"], data["cursor"], data["seen"])
+    def from_json(cls, text: str) -> Listing | None:
+        """The stored record, or ``None`` when it is unreadable (edited by hand, or written
+        by another tool): the listing then simply starts over, which loses nothing."""
+        try:
+            data = json.loads(text)
+            listing = cls(data["start"], data["cursor"], data["seen"])
+            for moment in (listing.start, listing.seen):
+                if moment is not None:
+                    pd.Timestamp(moment)  # a time the server (and _later) can read
+        except (ValueError, TypeError, KeyError):
+            return None
+        return listing if listing.cursor is None or isinstance(listing.cursor, str) else None
 
 
 def _named(base: str, product_ids: Sequence[str] | None) -> str:
@@ -141,10 +150,13 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
                         "adopting %s", client.source)
         before = get_sync_value(conn, name)
         stored = get_sync_value(conn, listing_key)
-    resumed = stored is not None
-    listing = (Listing.from_json(stored) if resumed else
-               Listing(api_time(pd.Timestamp(before) - OVERLAP) if before else None))
-    if resumed:
+    listing = Listing.from_json(stored) if stored is not None else None
+    if stored is not None and listing is None:
+        log.warning("unreadable progress record %s; restarting the listing", listing_key)
+    resumed = listing is not None
+    if listing is None:
+        listing = Listing(api_time(pd.Timestamp(before) - OVERLAP) if before else None)
+    else:
         log.info("resuming the fills listing from %s at its last committed page",
                  listing.start or "the beginning")
     requests_before = client.stats.requests
@@ -161,9 +173,9 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
         seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
         listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
         with store.begin() as conn:
-            new_fills += archive_fills(conn, fills)
             if check_source(conn, client.source) is not None:  # again: a sync may have raced
                 set_sync_value(conn, SOURCE_NAME, client.source)
+            new_fills += archive_fills(conn, fills)
             if page.cursor is not None:
                 set_sync_value(conn, listing_key, listing.to_json())
             else:

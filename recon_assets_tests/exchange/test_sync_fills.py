@@ -131,6 +131,18 @@ def test_a_bad_fill_on_page_k_keeps_the_pages_before_it(tmp_path, store):
     assert bad["trade_id"] not in set(archived(store)["trade_id"])
 
 
+@pytest.mark.parametrize("record", ["not json", '{"start": "soon", "cursor": "c", "seen": null}',
+                                    '{"cursor": "c"}'])
+def test_an_unreadable_progress_record_restarts_the_listing(client, store, caplog, record):
+    with store.begin() as conn:
+        set_sync_value(conn, listing_name(None), record)
+    caplog.set_level(logging.WARNING, logger="recon_assets.exchange.sync")
+    result = sync_fills(client, store, page_size=PAGE)
+    assert "unreadable progress record" in caplog.text
+    assert not result.resumed and result.requests == PAGES and listing(store) is None
+    pd.testing.assert_frame_equal(archived(store), exact(FILLS))
+
+
 def test_a_stored_cursor_the_server_rejects_restarts_the_listing(client, store, caplog):
     with store.begin() as conn:
         set_sync_value(conn, listing_name(None), Listing(None, "expired-cursor").to_json())
