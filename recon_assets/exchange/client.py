@@ -1,10 +1,11 @@
 """``ExchangeClient``: the one way recon-assets talks to Coinbase Advanced Trade.
 
 It wraps the official SDK (``coinbase.rest.RESTClient``) and adds what the SDK leaves to its
-callers: a timeout on every request, client-side pacing under the private rate limit, bounded
-retries with jittered exponential backoff on 429/5xx/connection errors, cursor paging with
-loop detection, and one clear :class:`~recon_assets.errors.ExchangeError` line when it gives
-up. Errors and logs never contain the key name, the secret or a JWT.
+callers: a timeout on every request, client-side pacing under the private rate limit (also
+when the server's ``x-ratelimit-*`` headers come in another letter case), bounded retries with
+jittered exponential backoff on 429/5xx, connection errors and answers cut off mid-body,
+cursor paging with loop detection and resumable listings, and one clear
+:class:`~recon_assets.errors.ExchangeError` line when it gives up. Errors and logs never contain the key name, the secret or a JWT.
 """
 
 from __future__ import annotations

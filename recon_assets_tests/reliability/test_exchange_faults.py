@@ -3,8 +3,9 @@ exchange is exit code 3 and one line on stderr.
 
 The client-level guarantees these rest on are tested beside the client:
 ``exchange/test_client_exchange.py`` (exact paging through faults, bounded retries, a repeated
-cursor is an error: ``test_a_repeating_cursor_is_an_error``) and ``exchange/test_sync_fills.py``
-(a failure mid-listing commits nothing).
+cursor is an error: ``test_a_repeating_cursor_is_an_error``; answers cut off mid-body, plain-text
+401s and HTML error pages) and ``exchange/test_sync_fills.py`` (a sync the exchange stops keeps
+its committed pages and resumes after them).
 """
 
 from __future__ import annotations

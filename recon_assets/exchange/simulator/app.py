@@ -60,7 +60,8 @@ UNAUTHORIZED = Response(401, "Unauthorized", content_type="text/plain; charset=u
 
 @dataclass(frozen=True)
 class SimulatorStats:
-    """Requests answered so far, in total and per HTTP status code."""
+    """Requests answered so far, in total and per HTTP status code, and how many successful
+    answers were cut off, per kind of :data:`~.faults.TRUNCATIONS`."""
 
     requests: int
     by_status: dict[int, int]
