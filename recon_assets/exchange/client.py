@@ -5,7 +5,9 @@ callers: a timeout on every request, client-side pacing under the private rate l
 when the server's ``x-ratelimit-*`` headers come in another letter case), bounded retries with
 jittered exponential backoff on 429/5xx, connection errors and answers cut off mid-body,
 cursor paging with loop detection and resumable listings, and one clear
-:class:`~recon_assets.errors.ExchangeError` line when it gives up. Errors and logs never contain the key name, the secret or a JWT.
+:class:`~recon_assets.errors.ExchangeError` line when it gives up. Errors and logs never
+contain the secret or a JWT; the key name appears only in :attr:`ExchangeClient.source`, which
+names the account the fills come from.
 """
 
 from __future__ import annotations

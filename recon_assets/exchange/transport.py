@@ -7,7 +7,8 @@ exactly that origin, swaps the scheme to ``http`` just before the request leaves
 in the project touches URLs, so real Coinbase traffic always stays on TLS.
 
 The pacing and backoff helpers live here too, with the failures worth retrying: they are about
-when and how a request travels, not about what it asks, and :class:`~recon_assets.exchange.client.ExchangeClient` composes them.
+when and how a request travels, not about what it asks, and
+:class:`~recon_assets.exchange.client.ExchangeClient` composes them.
 """
 
 from __future__ import annotations

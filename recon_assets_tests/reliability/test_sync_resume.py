@@ -55,11 +55,11 @@ def test_a_sync_killed_after_some_pages_resumes_without_refetching_them(ledger_u
         with store.connect() as conn:
             assert Listing.from_json(get_sync_value(conn, listing_name(None))).cursor
             assert get_sync_value(conn, cursor_name(None)) is None
-        served = sim.stats.requests
         client = ExchangeClient(sim.url, key_file=sim.key_file, requests_per_second=1000)
         resumed = sync_fills(client, store, page_size=PAGE)
-        refetched = sim.stats.requests - served
-    assert resumed.resumed and refetched == PAGES - kept // PAGE
+    # Counted by the client: the killed process's last request may still be in flight at the
+    # simulator. Only the pages after the committed ones are asked for.
+    assert resumed.resumed and resumed.requests == PAGES - kept // PAGE
     assert resumed.new_fills == len(FILLS) - kept
     expected, problems = normalize_fills(FILLS)
     assert problems == []
