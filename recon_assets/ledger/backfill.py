@@ -33,6 +33,9 @@ from recon_assets.money import NotADecimal, decimal_str, implausible
 from recon_assets.trades import MONEY_COLUMNS, TRADE_COLUMNS, normalize_trades
 
 PENDING, APPROVED, REJECTED, APPLIED = "pending", "approved", "rejected", "applied"
+STATUSES = (PENDING, APPROVED, REJECTED, APPLIED)
+#: Request ids are positive 64-bit integers on both backends; anything else names no request.
+MAX_ID = 2 ** 63 - 1
 _CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
 
 
@@ -41,10 +44,10 @@ class RequestStateError(ReconError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, action: str, problems: dict[int, str]):
+    def __init__(self, action: str, problems: dict[int, str], why: str = ""):
         self.problems = problems
         shown = "; ".join(f"request {rid}: {why}" for rid, why in sorted(problems.items()))
-        super().__init__(f"cannot {action}: {shown}")
+        super().__init__(f"cannot {action}: {shown or why}")
 
 
 class InvalidRequestError(ReconError):
@@ -193,9 +196,23 @@ def _requests(conn: Connection, wanted: list[int]) -> dict[int, dict[str, Any]]:
     return found
 
 
+def _wanted(ids: Iterable[int], action: str) -> list[int]:
+    """The distinct ids, sorted; no ids, or one no request can have, is refused up front
+    (an id beyond 64 bits would otherwise fail inside the database driver)."""
+    wanted = sorted({int(i) for i in ids})
+    if not wanted:
+        raise RequestStateError(action, {}, "no request ids given (`recon-assets backfill "
+                                            "list` shows them)")
+    bad = {i: f"not a request id (ids run from 1 to {MAX_ID})" for i in wanted
+           if not 1 <= i <= MAX_ID}
+    if bad:
+        raise RequestStateError(action, bad)
+    return wanted
+
+
 def _decide(conn: Connection, ids: Iterable[int], by: str, status: str, action: str
             ) -> list[int]:
-    wanted = sorted({int(i) for i in ids})
+    wanted = _wanted(ids, action)
     requests = _requests(conn, wanted)
     problems = {rid: "no such request" for rid in set(wanted) - requests.keys()}
     problems.update({rid: f"is {r['status']}, not {PENDING}" for rid, r in requests.items()
@@ -235,7 +252,7 @@ def apply(conn: Connection, ids: Iterable[int] | None, by: str) -> ApplyResult:
         approved = select(backfill_requests.c.id).where(backfill_requests.c.status == APPROVED)
         requests = _requests(conn, [int(i) for i in conn.execute(approved).scalars()])
     else:
-        wanted = sorted({int(i) for i in ids})
+        wanted = _wanted(ids, "apply")
         requests = _requests(conn, wanted)
         problems = {rid: "no such request" for rid in set(wanted) - requests.keys()}
         problems.update({rid: f"is {r['status']}; only approved requests can be applied"

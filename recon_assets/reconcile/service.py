@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from recon_assets.exchange.client import ExchangeClient
 from recon_assets.exchange.models import normalize_fills
-from recon_assets.errors import BadRowError
+from recon_assets.errors import BadRowError, ConfigError
 from recon_assets.fifo.review import unmatched_sells
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import backfill, versions
 from recon_assets.ledger.fills import read_fills
-from recon_assets.ledger.schema import reconciliation_runs
+from recon_assets.ledger.schema import exchange_fills, reconciliation_runs
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.metadata import jsonable
 from recon_assets.reconcile.aggregate import aggregate_fills
@@ -89,6 +89,22 @@ def _exchange_orders_live(client: ExchangeClient, windows: dict[str, tuple[Any, 
     return aggregate_fills(fills)
 
 
+def check_symbols(store: LedgerStore, symbols: Sequence[str]) -> None:
+    """Refuse (ConfigError, exit 2) a requested symbol that neither the ledger nor the fills
+    archive has: a typo would otherwise reconcile nothing and report a clean run."""
+    if not symbols:
+        return
+    ledger_symbols, _problems = store.symbol_census()
+    with store.connect() as conn:
+        archived = set(conn.execute(select(exchange_fills.c.product_id).distinct()).scalars())
+    known = set(ledger_symbols) | archived
+    unknown = sorted(set(symbols) - known)
+    if unknown:
+        raise ConfigError(f"no orders or fills for {', '.join(map(repr, unknown))} in the "
+                          f"ledger or the fills archive (symbols there: "
+                          f"{', '.join(sorted(known)) or 'none'}); nothing reconciled")
+
+
 def run_tier(store: LedgerStore, client_factory: Callable[[], ExchangeClient], *, tier: int,
              logs_dir: Path, version: int | None = None, symbols: Sequence[str] = (),
              lookback: timedelta = timedelta(days=30), auto_backfill: bool = False,
@@ -97,6 +113,7 @@ def run_tier(store: LedgerStore, client_factory: Callable[[], ExchangeClient], *
     """Run tier 1, 2 or 3 (SPEC section 4), record it in ``reconciliation_runs``, create
     backfill requests for the missing orders (and apply them with ``auto_backfill``), and
     write the reconciliation log file."""
+    check_symbols(store, symbols)
     started = datetime.now(timezone.utc)
     with store.begin() as conn:
         run_id = conn.execute(insert(reconciliation_runs).values(
@@ -167,11 +184,14 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                 created_by=requested_by, run_id=run_id)
         if auto_backfill and not diff.missing_orders.empty:
             wanted = backfill.list_requests(conn)
-            wanted = wanted[wanted["order_id"].isin(diff.missing_orders["order_id"])
-                            & (wanted["status"] == backfill.PENDING)]
-            backfill.approve(conn, wanted["id"].tolist(), requested_by)
-            result = backfill.apply(conn, wanted["id"].tolist(), requested_by)
-            applied = result.inserted_order_ids
+            wanted = wanted[wanted["order_id"].isin(diff.missing_orders["order_id"])]
+            pending = wanted[wanted["status"] == backfill.PENDING]["id"].tolist()
+            if pending:
+                backfill.approve(conn, pending, requested_by)
+            todo = wanted[wanted["status"].isin([backfill.PENDING, backfill.APPROVED])]
+            if not todo.empty:  # rejected orders stay out
+                applied = backfill.apply(conn, todo["id"].tolist(),
+                                         requested_by).inserted_order_ids
         counts = diff.counts()
         status = "clean" if diff.is_clean else "findings"
         seconds = time.perf_counter() - clock
