@@ -13,7 +13,7 @@ from recon_assets.ledger import backfill
 from recon_assets.ledger.resources import shared_store
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import jsonable
-from recon_assets.reconcile.service import check_symbols
+from recon_assets.reconcile.scope import check_symbols
 from recon_assets.settings import current_user
 
 

@@ -13,24 +13,25 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
 from recon_assets.exchange.client import ExchangeClient
 from recon_assets.exchange.models import normalize_fills
-from recon_assets.errors import BadRowError, ConfigError
+from recon_assets.errors import BadRowError
 from recon_assets.fifo.review import unmatched_sells
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import backfill, versions
 from recon_assets.ledger.fills import read_fills
-from recon_assets.ledger.schema import exchange_fills, reconciliation_runs
+from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.metadata import jsonable
 from recon_assets.reconcile.aggregate import aggregate_fills
 from recon_assets.reconcile.compare import OrderDiff
 from recon_assets.reconcile.logfile import write_reconciliation_log
-from recon_assets.reconcile.tiers import (count_buckets, differing_buckets, drill_down,
-                                          full_audit, report_lines, tier1_missing,
-                                          tier1_windows)
+from recon_assets.reconcile.scope import archive_span, check_symbols, judged_ledger, span_text
+from recon_assets.reconcile.tiers import (Window, count_buckets, differing_buckets,
+                                          drill_down, full_audit, report_lines,
+                                          tier1_missing, tier1_windows)
 from recon_assets.trades import TRADE_COLUMNS
 
 
@@ -50,6 +51,10 @@ class Reconciliation:
     request_ids: list[int] = field(default_factory=list)
     applied_order_ids: list[str] = field(default_factory=list)
     differing_buckets: int = 0
+    #: The span of order times judged (None: nothing was, e.g. an empty fills archive), and
+    #: how many ledger orders fell outside it.
+    window: Window | None = None
+    outside_window: int = 0
 
     def findings(self) -> dict[str, Any]:
         """The ``--json`` object of SPEC section 5 (numbers as decimal strings)."""
@@ -87,22 +92,6 @@ def _exchange_orders_live(client: ExchangeClient, windows: dict[str, tuple[Any, 
     if problems:
         raise BadRowError("exchange fills", problems)
     return aggregate_fills(fills)
-
-
-def check_symbols(store: LedgerStore, symbols: Sequence[str]) -> None:
-    """Refuse (ConfigError, exit 2) a requested symbol that neither the ledger nor the fills
-    archive has: a typo would otherwise reconcile nothing and report a clean run."""
-    if not symbols:
-        return
-    ledger_symbols, _problems = store.symbol_census()
-    with store.connect() as conn:
-        archived = set(conn.execute(select(exchange_fills.c.product_id).distinct()).scalars())
-    known = set(ledger_symbols) | archived
-    unknown = sorted(set(symbols) - known)
-    if unknown:
-        raise ConfigError(f"no orders or fills for {', '.join(map(repr, unknown))} in the "
-                          f"ledger or the fills archive (symbols there: "
-                          f"{', '.join(sorted(known)) or 'none'}); nothing reconciled")
 
 
 def run_tier(store: LedgerStore, client_factory: Callable[[], ExchangeClient], *, tier: int,
@@ -160,21 +149,33 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                         else ledger.iloc[0:0])
             requests = client.stats.requests
         diff = tier1_missing(exchange, ledger, windows)
+        window = (min(w[0] for w in windows.values()),
+                  max(w[1] for w in windows.values())) if windows else None
+        outside = 0
+        span_line = (f"Judged span: {span_text(window)} (from {lookback.days} days before "
+                     "the first unmatched sell to the last)" if window else
+                     "Judged span: none (no unmatched sells)")
     else:
+        window = archive_span(store)
         fills = read_fills(store, product_ids=list(symbols) or None)
         exchange = aggregate_fills(fills)
+        judged = judged_ledger(ledger, exchange, window)
+        outside = len(ledger) - len(judged)
+        span_line = (f"Judged span: {span_text(window)} (the fills archive, first to last "
+                     f"fill); {outside} ledger orders outside it not judged" if window else
+                     "Judged span: none (the fills archive is empty, so no ledger order is "
+                     "judged phantom; run `recon-assets sync` first)")
         log(f"tier {tier}: {len(fills)} archived fills = {len(exchange)} exchange orders vs "
-            f"{len(ledger)} ledger orders")
+            f"{len(judged)} ledger orders in the archive's span ({outside} outside)")
         if tier == 2:
-            differing = differing_buckets(count_buckets(exchange), count_buckets(ledger))
+            differing = differing_buckets(count_buckets(exchange), count_buckets(judged))
             buckets = len(differing)
             log(f"tier 2: {buckets} (symbol, day, side) buckets differ; drilling down")
-            diff = drill_down(exchange, ledger, differing)
-        else:
-            window = ((fills["trade_time"].min(), fills["trade_time"].max())
-                      if len(fills) else None)
-            diff = full_audit(exchange, ledger, fills, window)
+            diff = drill_down(exchange, judged, differing)
+        else:  # exchange orders and fills lie in the span by construction, judged is cut
+            diff = full_audit(exchange, judged, fills)
     lines = report_lines(diff, tier)
+    lines.insert(1, span_line)
     request_ids: list[int] = []
     applied: list[str] = []
     with store.locked("backfill") as conn:
@@ -211,9 +212,12 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                                 unmatched=unmatched, run_id=run_id, exchange_requests=requests,
                                 seconds=seconds, lines=lines, log_path=log_path,
                                 request_ids=request_ids, applied_order_ids=applied,
-                                differing_buckets=buckets)
+                                differing_buckets=buckets, window=window,
+                                outside_window=outside)
         conn.execute(update(reconciliation_runs).where(reconciliation_runs.c.id == run_id)
                      .values(finished_at=datetime.now(timezone.utc), status=status,
+                             window_start=window[0].to_pydatetime() if window else None,
+                             window_end=window[1].to_pydatetime() if window else None,
                              summary=result.findings(),
                              allocation_version=info.version if info else None,
                              missing_count=counts["missing_orders"],
