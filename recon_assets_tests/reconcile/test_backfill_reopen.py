@@ -40,6 +40,8 @@ def old_store(request):
                                    "bottrader": "bottrader_pg_url"}[request.param])
     store = LedgerStore(url)
     with store.begin() as conn:
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES ('bot_rev_42')"))  # the bot's
         conn.execute(text(OLD_BACKFILL_DDL.format(**TYPES[store.dialect])))
         schema.metadata.create_all(conn, tables=[t for t in schema.metadata.sorted_tables
                                                  if t.name != "backfill_requests"])
@@ -80,6 +82,24 @@ def test_old_ledger_is_migrated_and_a_reappearing_gap_gets_a_new_request(old_sto
     old_store.ensure_schema()  # at head already: nothing changes
     with old_store.connect() as conn:
         assert len(backfill.list_requests(conn)) == len(again)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [
+            ("bot_rev_42",)]  # the bot's own Alembic is left alone
+
+
+def _indexes(store: LedgerStore) -> list[tuple]:
+    with store.connect() as conn:
+        return sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                      for i in inspect(conn).get_indexes("backfill_requests"))
+
+
+def test_a_migrated_ledger_has_the_indexes_a_fresh_one_has(old_store, tmp_path):
+    old_store.ensure_schema()
+    fresh = LedgerStore(f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh.ensure_schema()
+    assert _indexes(old_store) == _indexes(fresh) == [
+        ("ix_backfill_requests_order_id", ("order_id",), False),
+        ("uq_backfill_requests_open_order", ("order_id",), True)]
+    fresh.dispose()
 
 
 def test_one_open_request_per_order_and_rejection_is_kept(store):
