@@ -33,7 +33,6 @@ from recon_assets.money import NotADecimal, decimal_str, implausible
 from recon_assets.trades import MONEY_COLUMNS, TRADE_COLUMNS, normalize_trades
 
 PENDING, APPROVED, REJECTED, APPLIED = "pending", "approved", "rejected", "applied"
-STATUSES = (PENDING, APPROVED, REJECTED, APPLIED)
 #: Request ids are positive 64-bit integers on both backends; anything else names no request.
 MAX_ID = 2 ** 63 - 1
 _CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
@@ -44,10 +43,10 @@ class RequestStateError(ReconError):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, action: str, problems: dict[int, str], why: str = ""):
+    def __init__(self, action: str, problems: dict[int, str], reason: str = ""):
         self.problems = problems
         shown = "; ".join(f"request {rid}: {why}" for rid, why in sorted(problems.items()))
-        super().__init__(f"cannot {action}: {shown or why}")
+        super().__init__(f"cannot {action}: {shown or reason}")
 
 
 class InvalidRequestError(ReconError):
