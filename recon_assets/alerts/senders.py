@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import threading
 import time
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
 import requests
 
@@ -62,14 +63,21 @@ class AlertSender:
             channels.append(EMAIL)
         return tuple(channels)
 
-    def send(self, alert: Alert) -> list[str]:
-        """Send ``alert`` everywhere configured; return the channels that accepted it.
+    def send(self, alert: Alert, channels: Sequence[str] | None = None) -> list[str]:
+        """Send ``alert`` to ``channels`` (default: every one configured); return the
+        channels that accepted it.
 
-        A failing channel is logged and skipped so one outage never silences the others.
+        A failing channel is logged and skipped so one outage never silences the others, and
+        each gets at most ``timeout_seconds`` in all (retries included): a webhook that
+        accepts the connection and never answers, or trickles its answer, cannot hold up the
+        caller. A channel given up on keeps its worker thread until the socket's own timeout
+        ends it, and may still deliver late: the caller retries it, so it may be sent twice,
+        never lost.
         """
         alert = alert.redacted(self._secrets)
-        channels = self.enabled_channels
-        if not channels:
+        enabled = self.enabled_channels
+        channels = enabled if channels is None else tuple(c for c in enabled if c in channels)
+        if not enabled:
             logger.warning(
                 "No alert channel configured (set RECON_SLACK_WEBHOOK_URL, or RECON_SMTP_HOST "
                 "and RECON_ALERT_TO); not sent: %s", alert.subject)
@@ -77,16 +85,32 @@ class AlertSender:
         delivered = []
         for channel in channels:
             try:
-                if channel == SLACK:
-                    self._post_slack(alert)
-                else:
-                    self._send_email(alert)
+                self._within_timeout(self._post_slack if channel == SLACK else
+                                     self._send_email, alert)
             except _DeliveryFailed as failure:
                 logger.error("Alert channel %s failed (%s); not sent there: %s",
                              channel, failure, alert.subject)
             else:
                 delivered.append(channel)
         return delivered
+
+    def _within_timeout(self, deliver: Callable[[Alert], None], alert: Alert) -> None:
+        """Run one channel's delivery in a worker thread; give up after the timeout."""
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                deliver(alert)
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, name="recon-assets-alert", daemon=True)
+        worker.start()
+        worker.join(self._timeout)
+        if worker.is_alive():
+            raise _DeliveryFailed(f"no answer within {self._timeout:g}s")
+        if failure:
+            raise failure[0]
 
     def _post_slack(self, alert: Alert) -> None:
         """POST to the webhook, retrying server errors and refused connections a few times."""

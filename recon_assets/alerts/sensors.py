@@ -3,16 +3,21 @@
 Dagster OSS has no built-in alert for a failed check, and ``instance.get_event_records`` with a
 cursor raises on the default run-sharded SQLite storage, so this polls the asset-check
 execution rows (one per evaluation, on every storage) and the run status changes Dagster
-mirrors into the index shard. Its JSON cursor makes each failure alert exactly once::
+mirrors into the index shard. Its JSON cursor makes each failure reach each channel once::
 
     {"checks": {"<asset>:<check>": {"after": <row id>, "seen": [<row ids above after>]}},
-     "runs_after": <storage id of the last RUN_FAILURE event handled>}
+     "runs_after": <storage id>, "runs_seen": [<storage ids above runs_after>],
+     "owed": {"<alert key>": ["<channel>", ...]}}
 
 A check row is written PLANNED when its run starts and updated in place when evaluated; runs
 can finish out of order, so handled rows above ``after`` wait in ``seen`` until all rows below
-them are handled. A check met for the first time alerts only if its latest evaluation failed
-(its state, not its history); run failures are watched from the first tick on. An alert that
-no channel accepted is retried next tick.
+them are handled (run failures likewise). A check met for the first time alerts only if its
+latest evaluation failed (its state, not its history); run failures are watched from the
+first tick on. Delivery is per channel: an alert is handled once every configured channel
+took it; ``owed`` lists the channels that have not yet, which are retried next tick (and only
+they: a channel that took it never gets it twice). A channel that fails is not tried again
+for other alerts in the same tick, so one hung webhook costs a tick one timeout, not one per
+alert.
 """
 
 from __future__ import annotations
@@ -59,24 +64,37 @@ def _default_sender() -> AlertSender:
 
 
 class _Delivery:
-    """Builds the sender on first use (so quiet ticks never read settings) and keeps score."""
+    """Builds the sender on first use (so quiet ticks never read settings), delivers per
+    channel against the cursor's ``owed`` state, and keeps score."""
 
-    def __init__(self, factory: Callable[[], AlertSender]) -> None:
+    def __init__(self, factory: Callable[[], AlertSender], owed: dict[str, list[str]]) -> None:
         self._factory = factory
         self._sender: AlertSender | None = None
+        #: alert key -> channels that have not taken that alert yet
+        self.owed = dict(owed)
+        self._down: set[str] = set()  # channels that failed this tick
         self.sent: list[str] = []
         self.undelivered = 0
 
-    def __call__(self, alert: Alert) -> bool:
-        """Send ``alert``; True when it need not be sent again."""
+    def __call__(self, key: str, alert: Alert) -> bool:
+        """Send ``alert`` (known by ``key``) where it is still owed; True when no configured
+        channel still needs it."""
         if self._sender is None:
             self._sender = self._factory()
-        if self._sender.send(alert) or not self._sender.enabled_channels:
-            self.sent.append(f"{alert.asset_key}:{alert.check_name} ({alert.severity})"
-                             if alert.check_name else f"run {alert.run_id}")
-            return True
-        self.undelivered += 1
-        return False
+        enabled = self._sender.enabled_channels
+        targets = [c for c in self.owed.get(key, enabled) if c in enabled]
+        trying = [c for c in targets if c not in self._down]
+        delivered = self._sender.send(alert, trying) if trying or not enabled else []
+        self._down.update(c for c in trying if c not in delivered)
+        left = [c for c in targets if c not in delivered]
+        if left:
+            self.owed[key] = left
+            self.undelivered += 1
+            return False
+        self.owed.pop(key, None)
+        self.sent.append(f"{alert.asset_key}:{alert.check_name} ({alert.severity})"
+                         if alert.check_name else f"run {alert.run_id}")
+        return True
 
     def summary(self, watched: int) -> str:
         """The tick's one-line skip reason, shown in the Dagster UI."""
@@ -86,7 +104,8 @@ class _Delivery:
         if not self._sender.enabled_channels:
             text += " (no alert channel configured: logged only)"
         if self.undelivered:
-            text += f"; {self.undelivered} not delivered, retrying next tick"
+            down = f" ({', '.join(sorted(self._down))} failed)" if self._down else ""
+            text += f"; {self.undelivered} not delivered, retrying next tick{down}"
         return text
 
 
@@ -194,7 +213,7 @@ def _alert_check(instance: DagsterInstance, key: AssetCheckKey, state: dict[str,
             if record.run_id in over:  # otherwise still running: wait
                 seen.add(record.id)
         elif (record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
-              or deliver(_check_alert(record))):
+              or deliver(f"check:{record.id}", _check_alert(record))):
             seen.add(record.id)
     for record in records:
         if record.id not in seen:
@@ -204,21 +223,27 @@ def _alert_check(instance: DagsterInstance, key: AssetCheckKey, state: dict[str,
     return {"after": after, "seen": sorted(seen)}
 
 
-def _alert_runs(instance: DagsterInstance, after: int | None, deliver: _Delivery) -> int:
-    """Alert each run that failed after ``after``; return the new watermark."""
+def _alert_runs(instance: DagsterInstance, after: int | None, seen: list[int],
+                deliver: _Delivery) -> tuple[int, list[int]]:
+    """Alert each run that failed after ``after``; return the new ``after`` and ``seen``."""
     if after is None:  # first tick: watch from now on rather than replay old failures
         latest = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=1).records
-        return latest[0].storage_id if latest else 0
+        return (latest[0].storage_id if latest else 0), []
     records = instance.fetch_run_status_changes(
         RunStatusChangeRecordsFilter(event_type=DagsterEventType.RUN_FAILURE,
                                      after_storage_id=after),
         limit=_RUN_FETCH_LIMIT, ascending=True).records
+    handled = set(seen)
     for record in records:
-        entry = record.event_log_entry
-        if not deliver(_run_alert(instance, entry)):
+        if record.storage_id not in handled and deliver(
+                f"run:{record.storage_id}", _run_alert(instance, record.event_log_entry)):
+            handled.add(record.storage_id)
+    for record in records:
+        if record.storage_id not in handled:
             break
         after = record.storage_id
-    return after
+        handled.remove(record.storage_id)
+    return after, sorted(handled)
 
 
 def build_check_alert_sensor(
@@ -243,14 +268,16 @@ def build_check_alert_sensor(
             raise ValueError(f"{name} needs its repository's asset checks: add it to Definitions")
         cursor = json.loads(context.cursor) if context.cursor else {}
         checks: dict[str, Any] = cursor.get("checks", {})
-        deliver = _Delivery(factory)
+        deliver = _Delivery(factory, cursor.get("owed", {}))
         check_keys = sorted(context.repository_def.asset_graph.asset_check_keys,
                             key=lambda k: k.to_user_string())
         for key in check_keys:
             label = key.to_user_string()
             checks[label] = _alert_check(context.instance, key, checks.get(label), deliver)
-        runs_after = _alert_runs(context.instance, cursor.get("runs_after"), deliver)
-        new_cursor = json.dumps({"checks": checks, "runs_after": runs_after}, sort_keys=True)
+        runs_after, runs_seen = _alert_runs(context.instance, cursor.get("runs_after"),
+                                            cursor.get("runs_seen", []), deliver)
+        new_cursor = json.dumps({"checks": checks, "runs_after": runs_after,
+                                 "runs_seen": runs_seen, "owed": deliver.owed}, sort_keys=True)
         return SensorResult(skip_reason=deliver.summary(len(check_keys)), cursor=new_cursor)
 
     return _check_alert_sensor

@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "approve", "reject", "apply"))
     p.add_argument("ids", nargs="*", type=int, metavar="ID",
                    help="request ids (apply without ids applies every approved request)")
-    p.add_argument("--status", help="with list: only this status")
+    p.add_argument("--status", choices=("pending", "approved", "rejected", "applied"),
+                   help="with list: only this status")
     p.add_argument("--by", help="who decides (default: $USER)")
     p.add_argument("--json", action="store_true", help="with list: print one JSON object")
 

@@ -13,10 +13,12 @@ from recon_assets.ledger import backfill
 from recon_assets.ledger.resources import shared_store
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import jsonable
+from recon_assets.reconcile.scope import check_symbols
 from recon_assets.settings import current_user
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
+    check_symbols(shared_store(prepare().database_url), args.symbols)  # before any run
     config = {"tier": args.tier, "version": args.version, "symbols": args.symbols,
               "auto_backfill": args.auto_backfill, "requested_by": current_user()}
     outcome = run_job("reconcile_job", {"missing_orders": config},

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData,
-                        Numeric, Table, Text, UniqueConstraint)
+                        Numeric, Table, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -179,11 +179,14 @@ sync_state = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+#: The statuses of a backfill request still in review or waiting to be applied.
+OPEN_REQUEST_SQL = "status IN ('pending', 'approved')"
+
 backfill_requests = Table(
     "backfill_requests", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("order_id", Text, nullable=False, unique=True),
+    Column("order_id", Text, nullable=False),
     Column("symbol", Text, nullable=False),
     Column("side", Text, nullable=False),
     Column("order_time", UtcDateTime, nullable=False),
@@ -200,6 +203,11 @@ backfill_requests = Table(
     Column("applied_at", UtcDateTime),
     Column("applied_by", Text),
     Column("reconciliation_run_id", Integer),
+    # An order may be requested again after it was applied and went missing, but never has
+    # two open requests (migration 0002_backfill_requests_reopen).
+    Index("ix_backfill_requests_order_id", "order_id"),
+    Index("uq_backfill_requests_open_order", "order_id", unique=True,
+          sqlite_where=text(OPEN_REQUEST_SQL), postgresql_where=text(OPEN_REQUEST_SQL)),
 )
 
 reconciliation_runs = Table(

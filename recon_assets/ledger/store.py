@@ -138,17 +138,25 @@ class LedgerStore:
     # -- schema -----------------------------------------------------------------------------
 
     def ensure_schema(self) -> list[str]:
-        """Create the tables that are missing; return their names. Existing tables are untouched."""
+        """Create the tables that are missing and migrate recon-assets' own tables to the
+        newest revision (:mod:`recon_assets.migrations`); return the created tables' names.
+
+        ``trade_records`` is only ever created, never altered. Under the ``schema`` lock, so
+        two processes starting at once do not both create or migrate.
+        """
         if self.dialect == "sqlite":
             db_path = self.engine.url.database
             if db_path and db_path != ":memory:":
                 from pathlib import Path
 
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        with self.begin() as conn:
+        from recon_assets import migrations
+
+        with self.locked("schema") as conn:
             existing = set(inspect(conn).get_table_names())
             missing = [t for t in schema.metadata.sorted_tables if t.name not in existing]
             schema.metadata.create_all(conn, tables=missing, checkfirst=True)
+            migrations.upgrade(conn, fresh=not existing & {t.name for t in schema.OWN_TABLES})
         return [t.name for t in missing]
 
     def table_columns(self, table: str) -> dict[str, str]:

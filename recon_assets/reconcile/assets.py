@@ -12,7 +12,7 @@ from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import markdown_table
-from recon_assets.reconcile.service import run_tier
+from recon_assets.reconcile.service import Reconciliation, run_tier
 from recon_assets.settings import current_user, load_settings
 
 
@@ -52,6 +52,7 @@ def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
         "unmatched_sells": dg.MetadataValue.int(len(outcome.unmatched)),
         "missing_by_symbol": dg.MetadataValue.json({k: int(v) for k, v in by_symbol.items()}),
         "differing_buckets": dg.MetadataValue.int(outcome.differing_buckets),
+        **_window_metadata(outcome),
         "exchange_requests": dg.MetadataValue.int(outcome.exchange_requests),
         "seconds": dg.MetadataValue.float(round(outcome.seconds, 3)),
         "backfill_requests_created": dg.MetadataValue.int(len(outcome.request_ids)),
@@ -59,6 +60,15 @@ def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
         "log_file": dg.MetadataValue.path(str(outcome.log_path)),
         "report": dg.MetadataValue.md("\n".join(f"    {line}" for line in outcome.lines)),
     })
+
+
+def _window_metadata(outcome: Reconciliation) -> dict[str, dg.MetadataValue]:
+    """The span of order times the tier judged, so the UI says what a clean run covers."""
+    if outcome.window is None:
+        return {"window": dg.MetadataValue.text("none: nothing judged")}
+    return {"window_start": dg.MetadataValue.timestamp(outcome.window[0].to_pydatetime()),
+            "window_end": dg.MetadataValue.timestamp(outcome.window[1].to_pydatetime()),
+            "ledger_orders_outside_window": dg.MetadataValue.int(outcome.outside_window)}
 
 
 @dg.asset(deps=["missing_orders"], group_name="reconcile", kinds={"python"},

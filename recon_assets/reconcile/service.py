@@ -28,9 +28,10 @@ from recon_assets.metadata import jsonable
 from recon_assets.reconcile.aggregate import aggregate_fills
 from recon_assets.reconcile.compare import OrderDiff
 from recon_assets.reconcile.logfile import write_reconciliation_log
-from recon_assets.reconcile.tiers import (count_buckets, differing_buckets, drill_down,
-                                          full_audit, report_lines, tier1_missing,
-                                          tier1_windows)
+from recon_assets.reconcile.scope import archive_span, check_symbols, judged_ledger, span_text
+from recon_assets.reconcile.tiers import (Window, count_buckets, differing_buckets,
+                                          drill_down, full_audit, report_lines,
+                                          tier1_missing, tier1_windows)
 from recon_assets.trades import TRADE_COLUMNS
 
 
@@ -50,6 +51,10 @@ class Reconciliation:
     request_ids: list[int] = field(default_factory=list)
     applied_order_ids: list[str] = field(default_factory=list)
     differing_buckets: int = 0
+    #: The span of order times judged (None: nothing was, e.g. an empty fills archive), and
+    #: how many ledger orders fell outside it.
+    window: Window | None = None
+    outside_window: int = 0
 
     def findings(self) -> dict[str, Any]:
         """The ``--json`` object of SPEC section 5 (numbers as decimal strings)."""
@@ -97,6 +102,7 @@ def run_tier(store: LedgerStore, client_factory: Callable[[], ExchangeClient], *
     """Run tier 1, 2 or 3 (SPEC section 4), record it in ``reconciliation_runs``, create
     backfill requests for the missing orders (and apply them with ``auto_backfill``), and
     write the reconciliation log file."""
+    check_symbols(store, symbols)
     started = datetime.now(timezone.utc)
     with store.begin() as conn:
         run_id = conn.execute(insert(reconciliation_runs).values(
@@ -143,21 +149,33 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                         else ledger.iloc[0:0])
             requests = client.stats.requests
         diff = tier1_missing(exchange, ledger, windows)
+        window = (min(w[0] for w in windows.values()),
+                  max(w[1] for w in windows.values())) if windows else None
+        outside = 0
+        span_line = (f"Judged span: {span_text(window)} (from {lookback.days} days before "
+                     "the first unmatched sell to the last)" if window else
+                     "Judged span: none (no unmatched sells)")
     else:
+        window = archive_span(store)
         fills = read_fills(store, product_ids=list(symbols) or None)
         exchange = aggregate_fills(fills)
+        judged = judged_ledger(ledger, exchange, window)
+        outside = len(ledger) - len(judged)
+        span_line = (f"Judged span: {span_text(window)} (the fills archive, first to last "
+                     f"fill); {outside} ledger orders outside it not judged" if window else
+                     "Judged span: none (the fills archive is empty, so no ledger order is "
+                     "judged phantom; run `recon-assets sync` first)")
         log(f"tier {tier}: {len(fills)} archived fills = {len(exchange)} exchange orders vs "
-            f"{len(ledger)} ledger orders")
+            f"{len(judged)} ledger orders in the archive's span ({outside} outside)")
         if tier == 2:
-            differing = differing_buckets(count_buckets(exchange), count_buckets(ledger))
+            differing = differing_buckets(count_buckets(exchange), count_buckets(judged))
             buckets = len(differing)
             log(f"tier 2: {buckets} (symbol, day, side) buckets differ; drilling down")
-            diff = drill_down(exchange, ledger, differing)
-        else:
-            window = ((fills["trade_time"].min(), fills["trade_time"].max())
-                      if len(fills) else None)
-            diff = full_audit(exchange, ledger, fills, window)
+            diff = drill_down(exchange, judged, differing)
+        else:  # exchange orders and fills lie in the span by construction, judged is cut
+            diff = full_audit(exchange, judged, fills)
     lines = report_lines(diff, tier)
+    lines.insert(1, span_line)
     request_ids: list[int] = []
     applied: list[str] = []
     with store.locked("backfill") as conn:
@@ -167,11 +185,14 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                 created_by=requested_by, run_id=run_id)
         if auto_backfill and not diff.missing_orders.empty:
             wanted = backfill.list_requests(conn)
-            wanted = wanted[wanted["order_id"].isin(diff.missing_orders["order_id"])
-                            & (wanted["status"] == backfill.PENDING)]
-            backfill.approve(conn, wanted["id"].tolist(), requested_by)
-            result = backfill.apply(conn, wanted["id"].tolist(), requested_by)
-            applied = result.inserted_order_ids
+            wanted = wanted[wanted["order_id"].isin(diff.missing_orders["order_id"])]
+            pending = wanted[wanted["status"] == backfill.PENDING]["id"].tolist()
+            if pending:
+                backfill.approve(conn, pending, requested_by)
+            todo = wanted[wanted["status"].isin([backfill.PENDING, backfill.APPROVED])]
+            if not todo.empty:  # rejected orders stay out
+                applied = backfill.apply(conn, todo["id"].tolist(),
+                                         requested_by).inserted_order_ids
         counts = diff.counts()
         status = "clean" if diff.is_clean else "findings"
         seconds = time.perf_counter() - clock
@@ -191,9 +212,12 @@ def _run(store: LedgerStore, client_factory: Callable[[], ExchangeClient], run_i
                                 unmatched=unmatched, run_id=run_id, exchange_requests=requests,
                                 seconds=seconds, lines=lines, log_path=log_path,
                                 request_ids=request_ids, applied_order_ids=applied,
-                                differing_buckets=buckets)
+                                differing_buckets=buckets, window=window,
+                                outside_window=outside)
         conn.execute(update(reconciliation_runs).where(reconciliation_runs.c.id == run_id)
                      .values(finished_at=datetime.now(timezone.utc), status=status,
+                             window_start=window[0].to_pydatetime() if window else None,
+                             window_end=window[1].to_pydatetime() if window else None,
                              summary=result.findings(),
                              allocation_version=info.version if info else None,
                              missing_count=counts["missing_orders"],

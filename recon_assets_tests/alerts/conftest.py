@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -67,13 +68,20 @@ def webhook() -> Iterator[Webhook]:
 
 
 class _Inbox:
-    """aiosmtpd handler keeping every message it accepts."""
+    """aiosmtpd handler keeping every message it accepts; the next ``refuse`` messages are
+    refused with a temporary error (a mail server having a bad minute)."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.refuse = 0
+        self.refused = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:
+        if self.refuse:
+            self.refuse -= 1
+            self.refused += 1
+            return "451 4.3.0 try again later"
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
@@ -150,3 +158,47 @@ def tls_smtp_server(tls_certificate: ssl.SSLContext) -> Iterator[SmtpServer]:
                                      auth_require_tls=True)
     yield server
     controller.stop()
+
+
+@dataclass
+class HungWebhook:
+    """A webhook that accepts connections and never finishes answering."""
+
+    url: str
+    connections: list[socket.socket] = field(default_factory=list)
+
+
+@pytest.fixture(params=["silent", "trickle"])
+def hung_webhook(request) -> Iterator[HungWebhook]:
+    """``silent`` reads the request and never answers; ``trickle`` sends its status line one
+    byte every 0.2 s, so no single read ever waits long enough to time out."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    hook = HungWebhook(url=f"http://127.0.0.1:{listener.getsockname()[1]}{WEBHOOK_SECRET_PATH}")
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        conn.recv(65536)
+        for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+            if stop.wait(0.2):
+                return
+            if request.param == "trickle":
+                conn.sendall(bytes([byte]))
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            hook.connections.append(conn)
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield hook
+    stop.set()
+    thread.join()
+    for conn in hook.connections:
+        conn.close()
+    listener.close()

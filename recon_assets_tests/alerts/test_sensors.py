@@ -61,9 +61,10 @@ def instance() -> Iterator[dg.DagsterInstance]:
 class Ticker:
     """Ticks the sensor like the daemon does, carrying the cursor from tick to tick."""
 
-    def __init__(self, instance: dg.DagsterInstance, settings: AlertSettings | None) -> None:
+    def __init__(self, instance: dg.DagsterInstance, settings: AlertSettings | None,
+                 **sender_options: float) -> None:
         factory = None if settings is None else (
-            lambda: AlertSender(settings, retry_backoff_seconds=0))
+            lambda: AlertSender(settings, retry_backoff_seconds=0, **sender_options))
         self.sensor = build_check_alert_sensor(sender_factory=factory)
         self.defs = dg.Definitions(assets=[toy_ledger, toy_broken], asset_checks=CHECKS,
                                    sensors=[self.sensor])

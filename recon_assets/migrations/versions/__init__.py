@@ -1,0 +1,1 @@
+"""Revisions of recon-assets' own tables, oldest first (``down_revision`` links them)."""
