@@ -8,10 +8,8 @@ is converted by :func:`recon_assets.money.to_decimal`, never through binary floa
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 import zlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
@@ -21,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
+from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
+                                             register_sqlite_functions)
 from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
 
@@ -45,18 +45,6 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as its scheme only
         return url.split(":", 1)[0] + "://…"
-
-
-@dataclass(frozen=True)
-class LedgerFingerprint:
-    """A cheap summary of ``trade_records`` that changes whenever an order is added or removed."""
-
-    row_count: int
-    max_order_time: str | None
-    keys_hash: str
-
-    def __str__(self) -> str:
-        return f"{self.row_count}:{self.max_order_time}:{self.keys_hash}"
 
 
 class LedgerStore:
@@ -223,29 +211,22 @@ class LedgerStore:
         return schema.UtcDateTime().process_bind_param(when, self.engine.dialect)
 
     def fingerprint(self) -> LedgerFingerprint:
-        """Row count, latest order time and a hash of all order ids: cheap change detection."""
-        digest = hashlib.sha256()
-        count = 0
-        max_time = None
+        """A summary of every value FIFO reads, computed in the database (see
+        :mod:`recon_assets.ledger.fingerprint`): equal fingerprints mean FIFO would read the
+        same ledger, so a version computed from it can be reused."""
+        columns = self.table_columns("trade_records")
         with self.connect() as conn:
-            result = conn.execute(text("SELECT order_id, order_time FROM trade_records "
-                                       "ORDER BY order_id"))
-            for order_id, order_time in result:
-                digest.update(str(order_id).encode())
-                digest.update(b"\0")
-                count += 1
-                t = str(order_time)
-                if max_time is None or t > max_time:
-                    max_time = t
-        return LedgerFingerprint(count, max_time, digest.hexdigest()[:16])
+            return ledger_fingerprint(conn, columns)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook signature
-    """WAL and a busy timeout so the daemon, the UI and the CLI can share one SQLite ledger."""
+    """WAL and a busy timeout so the daemon, the UI and the CLI can share one SQLite ledger;
+    and the fingerprint aggregate, which SQLite lacks."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 def _short(exc: SQLAlchemyError) -> str:
