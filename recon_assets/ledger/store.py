@@ -21,6 +21,7 @@ from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
 from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
                                              register_sqlite_functions)
+from recon_assets.ledger.trade_reads import mark_out_of_range_times, read_expressions
 from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
 
@@ -145,7 +146,7 @@ class LedgerStore:
             insp = inspect(conn)
             if table not in insp.get_table_names():
                 return {}
-            return {c["name"]: str(c["type"]) for c in insp.get_columns(table)}
+            return {c["name"]: _type_name(c["type"]) for c in insp.get_columns(table)}
 
     # -- trade_records ---------------------------------------------------------------------
 
@@ -155,7 +156,9 @@ class LedgerStore:
         """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
 
         The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
-        ignored; values are converted in Python, so double-precision money comes back as its
+        ignored; values reach the per-row checks as stored (see
+        :mod:`recon_assets.ledger.trade_reads`: NaN is not NULL, a time outside years 1-9999
+        is a bad row, not a driver error), and double-precision money comes back as its
         shortest decimal. Rows are fetched and framed 100,000 at a time, which keeps the
         memory of a million-row read to about the frame's own.
         """
@@ -163,11 +166,13 @@ class LedgerStore:
         if not cols:
             raise LedgerError(f"ledger {self.display_url} has no trade_records table")
         select_cols = [c for c in TRADE_COLUMNS if c in cols]
-        sql = f"SELECT {', '.join(select_cols)} FROM trade_records"
+        exprs = read_expressions(self.dialect, cols, select_cols)
+        names = list(exprs)
+        sql = f"SELECT {', '.join(exprs.values())} FROM trade_records"
         where, params = [], {}
         if symbols:
-            names = [f":s{i}" for i in range(len(symbols))]
-            where.append(f"TRIM(symbol) IN ({', '.join(names)})")
+            marks = [f":s{i}" for i in range(len(symbols))]
+            where.append(f"TRIM(symbol) IN ({', '.join(marks)})")
             params.update({f"s{i}": s for i, s in enumerate(symbols)})
         if start is not None:
             where.append("order_time >= :start")
@@ -178,13 +183,15 @@ class LedgerStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self.connect() as conn:
+            if self.dialect == "postgresql":  # floats as their shortest exact text
+                conn.execute(text("SET LOCAL extra_float_digits = 1"))
             result = conn.execution_options(stream_results=True).execute(text(sql), params)
             # Chunk by chunk, so a million rows never exist as row objects all at once.
-            chunks = [pd.DataFrame.from_records(rows, columns=select_cols)
+            chunks = [pd.DataFrame.from_records(rows, columns=names)
                       for rows in result.partitions(_READ_CHUNK)]
         raw = (pd.concat(chunks, ignore_index=True) if chunks
-               else pd.DataFrame(columns=select_cols))
-        return normalize_trades(raw)
+               else pd.DataFrame(columns=names))
+        return normalize_trades(mark_out_of_range_times(raw))
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
         """The symbols of ``trade_records`` (trimmed, as reads normalize them), and the rows
@@ -217,6 +224,12 @@ class LedgerStore:
         columns = self.table_columns("trade_records")
         with self.connect() as conn:
             return ledger_fingerprint(conn, columns)
+
+
+def _type_name(kind: object) -> str:
+    """A column type's name, saying ``WITH TIME ZONE`` where it applies (``str`` does not)."""
+    name = str(kind)
+    return f"{name} WITH TIME ZONE" if getattr(kind, "timezone", False) else name
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook signature
