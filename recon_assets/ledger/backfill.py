@@ -20,6 +20,7 @@ from sqlalchemy import JSON, Connection, MetaData, Table, insert, select, update
 
 from recon_assets.errors import EXIT_USAGE, LedgerError, ReconError
 from recon_assets.ledger.schema import backfill_requests
+from recon_assets.ledger.trade_reads import refuse_view
 from recon_assets.money import decimal_str, to_decimal
 
 PENDING, APPROVED, REJECTED, APPLIED = "pending", "approved", "rejected", "applied"
@@ -170,6 +171,7 @@ def apply(conn: Connection, ids: Iterable[int] | None, by: str) -> ApplyResult:
     todo = [r for r in requests.values() if r["status"] == APPROVED]
     if not todo:
         return ApplyResult()
+    refuse_view(conn)
     trades = Table("trade_records", MetaData(), autoload_with=conn)
     present = _existing(conn, trades.c.order_id, [r["order_id"] for r in todo])
     now = _now()

@@ -21,7 +21,8 @@ from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
 from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
                                              register_sqlite_functions)
-from recon_assets.ledger.trade_reads import mark_out_of_range_times, read_expressions
+from recon_assets.ledger.trade_reads import (check_columns, mark_out_of_range_times,
+                                             read_expressions)
 from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
 
@@ -135,24 +136,35 @@ class LedgerStore:
 
                 Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         with self.begin() as conn:
-            existing = set(inspect(conn).get_table_names())
+            insp = inspect(conn)  # a view named trade_records is the bot's read-only ledger
+            existing = set(insp.get_table_names()) | set(insp.get_view_names())
             missing = [t for t in schema.metadata.sorted_tables if t.name not in existing]
             schema.metadata.create_all(conn, tables=missing, checkfirst=True)
         return [t.name for t in missing]
 
     def table_columns(self, table: str) -> dict[str, str]:
-        """Column name -> database type name of an existing table (empty if it is missing)."""
+        """Column name -> database type name of an existing table or view (empty if there is
+        neither)."""
         with self.connect() as conn:
             insp = inspect(conn)
-            if table not in insp.get_table_names():
+            if table not in insp.get_table_names() and table not in insp.get_view_names():
                 return {}
             return {c["name"]: _type_name(c["type"]) for c in insp.get_columns(table)}
 
     # -- trade_records ---------------------------------------------------------------------
 
+    def trade_columns(self, *, assume_zero_fees: bool = False) -> dict[str, str]:
+        """The columns of ``trade_records``, once it is known FIFO can read it (see
+        :func:`~recon_assets.ledger.trade_reads.check_columns`)."""
+        cols = self.table_columns("trade_records")
+        if not cols:
+            raise LedgerError(f"ledger {self.display_url} has no trade_records table")
+        check_columns(cols, assume_zero_fees=assume_zero_fees)
+        return cols
+
     def read_trades(self, *, symbols: Sequence[str] | None = None,
-                    start: datetime | None = None, end: datetime | None = None
-                    ) -> NormalizedTrades:
+                    start: datetime | None = None, end: datetime | None = None,
+                    assume_zero_fees: bool = False) -> NormalizedTrades:
         """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
 
         The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
@@ -160,11 +172,11 @@ class LedgerStore:
         :mod:`recon_assets.ledger.trade_reads`: NaN is not NULL, a time outside years 1-9999
         is a bad row, not a driver error), and double-precision money comes back as its
         shortest decimal. Rows are fetched and framed 100,000 at a time, which keeps the
-        memory of a million-row read to about the frame's own.
+        memory of a million-row read to about the frame's own. A ledger without a column
+        FIFO reads raises :class:`~recon_assets.ledger.trade_reads.MissingColumnError`
+        (without ``total_fees_usd``, unless ``assume_zero_fees``).
         """
-        cols = self.table_columns("trade_records")
-        if not cols:
-            raise LedgerError(f"ledger {self.display_url} has no trade_records table")
+        cols = self.trade_columns(assume_zero_fees=assume_zero_fees)
         select_cols = [c for c in TRADE_COLUMNS if c in cols]
         exprs = read_expressions(self.dialect, cols, select_cols)
         names = list(exprs)

@@ -12,16 +12,58 @@ normalize_trades` can judge it per row:
   the session's time zone never matters.
 - SQLite values come as stored (a REAL ``1e400`` is ``inf``, an INTEGER time is a number); it
   cannot store a NaN, so NULL is the only missing value there.
+
+``trade_records`` may be a table or a view (a read-only ledger), and must have every column
+FIFO reads: a missing ``total_fees_usd`` would silently mean zero fees, so it is refused
+unless the caller says to assume them (``--assume-zero-fees``).
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from sqlalchemy import Connection, inspect
+
+from recon_assets.errors import ConfigError
+from recon_assets.trades import TRADE_COLUMNS
 
 #: The extra column holding a PostgreSQL time no Python datetime can hold, as text.
 OUT_OF_RANGE_TIME = "order_time_out_of_range"
 _MONEY = ("price", "size", "total_fees_usd")
 _IN_RANGE = "{t} >= '0001-01-01' AND {t} < '10000-01-01'"
+
+
+class MissingColumnError(ConfigError):
+    """``trade_records`` lacks a column FIFO reads (exit 2: the user fixes the ledger, or
+    explicitly assumes zero fees)."""
+
+
+class ReadOnlyLedgerError(ConfigError):
+    """``trade_records`` is a view: it can be read, never written."""
+
+
+def check_columns(columns: dict[str, str], *, assume_zero_fees: bool = False) -> None:
+    """Refuse a ``trade_records`` (table or view, with these columns) FIFO cannot read as
+    SPEC section 2 says; without ``total_fees_usd`` only when zero fees are assumed."""
+    missing = [c for c in TRADE_COLUMNS if c not in columns
+               and not (c == "total_fees_usd" and assume_zero_fees)]
+    if missing == ["total_fees_usd"]:
+        raise MissingColumnError(
+            "trade_records has no total_fees_usd column, so every fee would be 0: add the "
+            "column, or pass --assume-zero-fees (fifo op config assume_zero_fees: true) to "
+            "compute with zero fees on purpose")
+    if missing:
+        raise MissingColumnError(
+            f"trade_records has no column {', '.join(missing)}: FIFO reads "
+            f"{', '.join(TRADE_COLUMNS)} (SPEC section 2)")
+
+
+def refuse_view(conn: Connection) -> None:
+    """Raise :class:`ReadOnlyLedgerError` before a write when ``trade_records`` is a view
+    (PostgreSQL would even accept inserts into a simple view, writing the bot's table)."""
+    if "trade_records" in inspect(conn).get_view_names():
+        raise ReadOnlyLedgerError(
+            "trade_records is a view, a read-only ledger: recon-assets does not write into "
+            "it; add the orders to the bot's own table (the requests stay approved)")
 
 
 def read_expressions(dialect: str, columns: dict[str, str], names: list[str]
