@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.errors import BadRowError
-from recon_assets.money import EXACT, NotADecimal, to_decimal
+from recon_assets.money import (EXACT, MAX_MAGNITUDE, MAX_PLACES, NotADecimal, implausible,
+                                 to_decimal)
 from recon_assets.scaled import Scaled, scale_decimals, try_scale_decimals
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
@@ -30,7 +31,10 @@ MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
 SIDES = ("buy", "sell")
 
 _ZERO = Decimal(0)
-_INFINITY = Decimal("Infinity")
+#: A value shifted this many places must be whole to have at most MAX_PLACES places.
+_PLACES_SHIFT = Decimal(10) ** MAX_PLACES
+#: Below this magnitude a float's shortest repr can have more than MAX_PLACES places.
+_TINY_FLOAT = 1e-13
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,9 @@ def _labels(column: pd.Series, clean: Callable[[Any], str | None]) -> _Labels:
 
 def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """UTC timestamps, NaT where the value is missing or could not be read in bulk."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype):
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        times = pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns, UTC]")
+    elif isinstance(column.dtype, pd.DatetimeTZDtype):
         times = column.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(column.dtype):
         times = column.dt.tz_localize("UTC")
@@ -238,12 +244,16 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
         scaled = try_scale_decimals(values) if scale else None
-        if scaled is not None:  # every value finite; a value is positive iff its mantissa is
-            return values, (scaled.mantissa > 0).astype(bool) if positive else ok, scaled
+        if scaled is not None:  # every value finite, at most 18 places; positive iff its
+            # mantissa is, and below 1e15 iff the mantissa is below 10 ** (15 + places)
+            small = np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places)
+            return values, small & (scaled.mantissa > 0) if positive else small, scaled
     elif kind == "floating":
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
-        ok = np.isfinite(column.to_numpy(dtype=float))
+        floats = column.to_numpy(dtype=float)
+        # only a float this close to 0 can have more than MAX_PLACES places in its repr
+        ok = np.isfinite(floats) & ~((np.abs(floats) < _TINY_FLOAT) & (floats != 0))
     elif kind == "string":
         try:  # Decimal() strips blanks like to_decimal; any failure takes the careful path
             values = np.fromiter(map(Decimal, column.tolist()), dtype=object, count=len(column))
@@ -267,15 +277,25 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
 
 
 def _in_range(values: np.ndarray, positive: bool) -> np.ndarray:
-    """Finite, and positive when asked: two comparisons over the whole array."""
-    lower = _ZERO if positive else -_INFINITY
+    """Finite and plausible (:func:`_implausible`), and positive when asked: whole-array
+    comparisons, then the places of the values still in."""
+    lower = _ZERO if positive else -MAX_MAGNITUDE
     try:
         with localcontext(EXACT):  # a NaN traps instead of comparing False
-            return ((values > lower) & (values < _INFINITY)).astype(bool)
+            ok = ((values > lower) & (values < MAX_MAGNITUDE)).astype(bool)
+            inside = np.flatnonzero(ok)  # below 1e15, so shifted by 30 places still exact
+            ok[inside] = (values[inside] * _PLACES_SHIFT % 1 == 0).astype(bool)
+            return ok
     except InvalidOperation:
         finite = np.fromiter(map(Decimal.is_finite, values), dtype=bool, count=len(values))
         finite[finite] = _in_range(values[finite], positive)
         return finite
+
+
+def _implausible(value: Decimal) -> str | None:
+    """:func:`recon_assets.money.implausible` of the value itself: trailing zeros are not
+    places (``1.000...0`` is 1), which is what the whole-array check can see."""
+    return implausible(value.normalize(EXACT))
 
 
 def _check_row(oid: str, pos: int, raw: dict[str, Any]
@@ -294,9 +314,8 @@ def _check_row(oid: str, pos: int, raw: dict[str, Any]
     when = None
     try:
         when = _to_utc(raw["order_time"])
-    except (ValueError, TypeError) as exc:
-        problems.append((label, "order_time", "missing" if str(exc) == "missing"
-                         else f"not a time: {raw['order_time']!r}"))
+    except _NotATime as exc:
+        problems.append((label, "order_time", str(exc)))
     money: dict[str, Decimal | None] = {}
     for name in MONEY_COLUMNS:
         try:
@@ -304,7 +323,10 @@ def _check_row(oid: str, pos: int, raw: dict[str, Any]
         except NotADecimal as exc:
             problems.append((label, name, str(exc)))
             continue
-        if name == "total_fees_usd":
+        problem = _implausible(money[name]) if money[name] is not None else None
+        if problem:
+            problems.append((label, name, problem))
+        elif name == "total_fees_usd":
             money[name] = money[name] if money[name] is not None else _ZERO
         elif money[name] is None:
             problems.append((label, name, "missing"))
@@ -314,10 +336,20 @@ def _check_row(oid: str, pos: int, raw: dict[str, Any]
                       **money}
 
 
+class _NotATime(ValueError):
+    """Why an ``order_time`` cannot be read, worded for the row's problem."""
+
+
 def _to_utc(value: Any) -> pd.Timestamp:
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        raise ValueError("missing")
-    ts = pd.Timestamp(value)
+        raise _NotATime("missing")
+    if isinstance(value, (bool, int, float, Decimal, np.number, np.bool_)):
+        # pandas would read 1700000000 as nanoseconds after 1970: silently wrong
+        raise _NotATime(f"a number, not a time: {value!r} (store an ISO 8601 time)")
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise _NotATime(f"not a time: {value!r}") from None
     if ts is pd.NaT:
-        raise ValueError("missing")
+        raise _NotATime("missing")
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

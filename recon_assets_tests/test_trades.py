@@ -72,6 +72,16 @@ def test_float_columns_read_by_shortest_representation() -> None:
     ({"total_fees_usd": float("inf")}, "total_fees_usd", "not finite: inf"),
     ({"price": Decimal("NaN")}, "price", "missing"),
     ({"price": Decimal("Infinity")}, "price", "not finite: Infinity"),
+    ({"order_time": 1700000000}, "order_time",
+     "a number, not a time: 1700000000 (store an ISO 8601 time)"),
+    ({"order_time": 1.7e9}, "order_time",
+     "a number, not a time: 1700000000.0 (store an ISO 8601 time)"),
+    ({"price": Decimal("1e15")}, "price",
+     "out of range: 1E+15 (magnitude must stay below 1e15)"),
+    ({"total_fees_usd": -1e16}, "total_fees_usd",
+     "out of range: -1E+16 (magnitude must stay below 1e15)"),
+    ({"size": "1e-31"}, "size", "out of range: 1E-31 (more than 30 decimal places)"),
+    ({"size": 1.5e-30}, "size", "out of range: 1.5E-30 (more than 30 decimal places)"),
 ])
 def test_each_bad_field_is_named(overrides: dict, field: str, message: str) -> None:
     raw = pd.DataFrame([_row("good"), _row("bad", **overrides)], dtype=object)
@@ -81,6 +91,25 @@ def test_each_bad_field_is_named(overrides: dict, field: str, message: str) -> N
     with pytest.raises(BadRowError) as caught:
         result.raise_if_bad()
     assert f"bad: {field}: {message}" in str(caught.value)
+
+
+@pytest.mark.parametrize("column", [
+    pd.Series([1700000000, 1700000060], dtype="int64"),
+    pd.Series([Decimal("1e15"), Decimal("1")], dtype=object),
+    pd.Series([1e16, 1.0], dtype="float64"),
+    pd.Series(["1e-40", "1"], dtype=object),
+])
+def test_typed_columns_never_let_an_impossible_value_through(column: pd.Series) -> None:
+    """A whole column of one dtype takes the vectorized path: numbers as times, values of a
+    quadrillion or more and values with more than 30 places still reach the row checker,
+    and trailing zeros are not places."""
+    field = "order_time" if column.dtype == "int64" else "size"
+    raw = pd.DataFrame([_row("bad"), _row("other")]).assign(**{field: column})
+    for normalize in (normalize_trades, normalize_trades_scaled):
+        problems = normalize(raw).problems
+        assert [p[:2] for p in problems][:1] == [("bad", field)], problems
+    zeros = pd.DataFrame([_row("a", size=Decimal("1." + "0" * 40))])
+    assert normalize_trades(zeros).problems == []
 
 
 def test_duplicates_missing_ids_and_row_order() -> None:

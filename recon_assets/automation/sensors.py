@@ -15,7 +15,8 @@ from recon_assets.ledger.resources import LedgerResource
 @dg.sensor(job=fifo_job, minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Starts a FIFO recompute when trade_records changed since the latest "
-                       "version (row count, latest order time, hash of the order ids).")
+                       "version (any value FIFO reads: an order added, removed or "
+                       "corrected in place).")
 def ledger_change_sensor(context: dg.SensorEvaluationContext, ledger: LedgerResource):
     store = ledger.get_store()
     current = str(store.fingerprint())

@@ -22,7 +22,7 @@ def run_sync(args: argparse.Namespace) -> int:
 
 def fifo_config(args: argparse.Namespace) -> dict[str, Any]:
     return {"version": args.version, "replace": args.replace, "symbols": args.symbols,
-            "skip_bad_rows": args.skip_bad_rows}
+            "skip_bad_rows": args.skip_bad_rows, "assume_zero_fees": args.assume_zero_fees}
 
 
 def run_fifo(args: argparse.Namespace) -> int:

@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="leave unusable ledger rows out (listed in the version's log) "
                         "instead of refusing to compute")
+    p.add_argument("--assume-zero-fees", action="store_true",
+                   help="compute over a trade_records without a total_fees_usd column, every "
+                        "fee 0 (without this flag such a ledger is refused, exit 2)")
     _symbols(p)
     _common(p)
 

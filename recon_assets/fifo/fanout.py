@@ -28,6 +28,8 @@ class FifoConfig(dg.Config):
     symbols: list[str] = []
     skip_bad_rows: bool = False
     only_if_changed: bool = False
+    #: compute over a trade_records without total_fees_usd, every fee 0 (else refused)
+    assume_zero_fees: bool = False
 
     def may_reuse(self) -> bool:
         return self.only_if_changed and self.version is None and not self.symbols
@@ -42,9 +44,10 @@ def mapping_key(index: int, symbol: str) -> str:
        out={"plan": dg.Out(Plan), "symbols": dg.DynamicOut(str)})
 def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig, ledger: LedgerResource):
     store = ledger.get_store()
-    plan = plan_version(store, config.symbols)
+    plan = plan_version(store, config.symbols, config.assume_zero_fees)
     if config.may_reuse() and reuse_latest(store, plan.fingerprint, context.log.info):
-        plan = Plan((), plan.fingerprint, plan.started)
+        plan = Plan((), plan.fingerprint, plan.started,
+                    assume_zero_fees=plan.assume_zero_fees)
     context.log.info(f"{len(plan.symbols)} symbols to allocate from ledger {plan.fingerprint}")
     for index, symbol in enumerate(plan.symbols):
         yield dg.DynamicOutput(symbol, mapping_key=mapping_key(index, symbol),
@@ -55,7 +58,8 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig, ledger: Ledger
 @dg.op
 def fifo_allocate_symbol(context: dg.OpExecutionContext, symbol: str, plan: Plan,
                          ledger: LedgerResource) -> SymbolAllocations:
-    part = allocate_symbols(ledger.get_store(), [symbol], exclude=plan.bad_order_ids)
+    part = allocate_symbols(ledger.get_store(), [symbol], exclude=plan.bad_order_ids,
+                            assume_zero_fees=plan.assume_zero_fees)
     context.log.info(f"{symbol}: {part.trade_count} orders -> {len(part.allocations)} "
                      f"allocations ({len(part.problems)} bad rows)")
     return part

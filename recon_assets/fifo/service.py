@@ -62,19 +62,24 @@ class Plan:
     fingerprint: str
     started: datetime
     ledger_problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The user said a ledger without ``total_fees_usd`` has zero fees (else it is refused).
+    assume_zero_fees: bool = False
 
     @property
     def bad_order_ids(self) -> frozenset[str]:
         return frozenset(p[0] for p in self.ledger_problems)
 
 
-def plan_version(store: LedgerStore, symbols: Sequence[str] = ()) -> Plan:
+def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
+                 assume_zero_fees: bool = False) -> Plan:
     """Fix the symbols and the starting fingerprint before any trade is read.
 
-    A requested symbol the ledger has no order for is refused (a typo would otherwise write
-    an empty version that the checks then hold against every symbol).
+    A ledger without a column FIFO reads is refused first (without ``total_fees_usd`` unless
+    ``assume_zero_fees``). A requested symbol the ledger has no order for is refused (a typo
+    would otherwise write an empty version that the checks then hold against every symbol).
     """
     started = datetime.now(timezone.utc)
+    store.trade_columns(assume_zero_fees=assume_zero_fees)
     fingerprint = str(store.fingerprint())
     present, problems = store.symbol_census()
     unknown = sorted(set(symbols) - set(present))
@@ -83,16 +88,18 @@ def plan_version(store: LedgerStore, symbols: Sequence[str] = ()) -> Plan:
                           f"(symbols there: {', '.join(sorted(present)) or 'none'}); "
                           "nothing computed")
     chosen = [s for s in present if s in set(symbols)] if symbols else present
-    return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems)
+    return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems,
+                assume_zero_fees)
 
 
 def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
-                     exclude: frozenset[str] = frozenset()) -> SymbolAllocations:
+                     exclude: frozenset[str] = frozenset(),
+                     assume_zero_fees: bool = False) -> SymbolAllocations:
     """Read these symbols' orders and allocate them (pure FIFO); bad rows are returned, not
     allocated, so one report can name every bad row of the ledger."""
     if not symbols:
         return SymbolAllocations((), 0, allocate(empty_trades()))
-    normalized = store.read_trades(symbols=list(symbols))
+    normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees)
     trades = normalized.trades
     if exclude:
         trades = trades[~trades["order_id"].isin(exclude)]
@@ -179,20 +186,22 @@ def concat_allocations(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 
 def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,
                     symbols: Sequence[str] = (), skip_bad_rows: bool = False,
-                    only_if_changed: bool = False,
+                    only_if_changed: bool = False, assume_zero_fees: bool = False,
                     log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
     """Plan, allocate and write a version in one process (the fan-out's steps in sequence).
 
     With ``only_if_changed`` the latest version is reused when it was computed from the
     ledger as it is now (same fingerprint), as the weekly schedule wants.
+    ``assume_zero_fees`` allows a ledger without ``total_fees_usd`` (see :func:`plan_version`).
     """
-    plan = plan_version(store, symbols)
+    plan = plan_version(store, symbols, assume_zero_fees)
     if only_if_changed and version is None and not symbols:
         reused = reuse_latest(store, plan.fingerprint, log)
         if reused is not None:
             return reused
     log(f"allocating {len(plan.symbols)} symbols")
-    part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids)
+    part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids,
+                            assume_zero_fees=assume_zero_fees)
     return write_computed(store, plan, [part], version=version, replace=replace,
                           skip_bad_rows=skip_bad_rows, log=log)
 
@@ -210,10 +219,14 @@ def resolve_version(store: LedgerStore, version: int | None) -> versions.Version
 
 def load_version(store: LedgerStore, info: versions.VersionInfo
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A version's allocations and the ledger trades of its symbols (for validation)."""
+    """A version's allocations and the ledger trades of its symbols (for validation).
+
+    A ledger without ``total_fees_usd`` is read with zero fees: a version over it exists only
+    because the user assumed them, and validation judges that version as computed.
+    """
     with store.connect() as conn:
         allocations = versions.read_allocations(conn, info.version)
-    trades = store.read_trades(symbols=info.symbols or None).trades
+    trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True).trades
     if info.skipped_rows:
         skipped = {row[0] for row in info.skipped_rows}
         trades = trades[~trades["order_id"].isin(skipped)]

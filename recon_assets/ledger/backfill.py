@@ -29,6 +29,7 @@ from sqlalchemy.types import NullType
 
 from recon_assets.errors import EXIT_USAGE, BadRowError, LedgerError, ReconError
 from recon_assets.ledger.schema import backfill_requests
+from recon_assets.ledger.trade_reads import refuse_view
 from recon_assets.money import NotADecimal, decimal_str, implausible
 from recon_assets.trades import MONEY_COLUMNS, TRADE_COLUMNS, normalize_trades
 
@@ -261,6 +262,7 @@ def apply(conn: Connection, ids: Iterable[int] | None, by: str) -> ApplyResult:
     todo = _revalidated([r for r in requests.values() if r["status"] == APPROVED])
     if not todo:
         return ApplyResult()
+    refuse_view(conn)
     trades = Table("trade_records", MetaData(), autoload_with=conn)
     present = _existing(conn, trades.c.order_id, [r["order_id"] for r in todo])
     now = _now()

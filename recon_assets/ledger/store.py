@@ -8,10 +8,8 @@ is converted by :func:`recon_assets.money.to_decimal`, never through binary floa
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 import zlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator, Sequence
 
@@ -21,6 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
+from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
+                                             register_sqlite_functions)
+from recon_assets.ledger.trade_reads import (check_columns, mark_out_of_range_times,
+                                             read_expressions)
 from recon_assets.settings import normalize_database_url
 from recon_assets.trades import TRADE_COLUMNS, NormalizedTrades, normalize_trades
 
@@ -45,18 +47,6 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL is shown as its scheme only
         return url.split(":", 1)[0] + "://…"
-
-
-@dataclass(frozen=True)
-class LedgerFingerprint:
-    """A cheap summary of ``trade_records`` that changes whenever an order is added or removed."""
-
-    row_count: int
-    max_order_time: str | None
-    keys_hash: str
-
-    def __str__(self) -> str:
-        return f"{self.row_count}:{self.max_order_time}:{self.keys_hash}"
 
 
 class LedgerStore:
@@ -153,41 +143,56 @@ class LedgerStore:
         from recon_assets import migrations
 
         with self.locked("schema") as conn:
-            existing = set(inspect(conn).get_table_names())
+            insp = inspect(conn)  # a view named trade_records is the bot's read-only ledger
+            existing = set(insp.get_table_names()) | set(insp.get_view_names())
             missing = [t for t in schema.metadata.sorted_tables if t.name not in existing]
             schema.metadata.create_all(conn, tables=missing, checkfirst=True)
             migrations.upgrade(conn, fresh=not existing & {t.name for t in schema.OWN_TABLES})
         return [t.name for t in missing]
 
     def table_columns(self, table: str) -> dict[str, str]:
-        """Column name -> database type name of an existing table (empty if it is missing)."""
+        """Column name -> database type name of an existing table or view (empty if there is
+        neither)."""
         with self.connect() as conn:
             insp = inspect(conn)
-            if table not in insp.get_table_names():
+            if table not in insp.get_table_names() and table not in insp.get_view_names():
                 return {}
-            return {c["name"]: str(c["type"]) for c in insp.get_columns(table)}
+            return {c["name"]: _type_name(c["type"]) for c in insp.get_columns(table)}
 
     # -- trade_records ---------------------------------------------------------------------
 
-    def read_trades(self, *, symbols: Sequence[str] | None = None,
-                    start: datetime | None = None, end: datetime | None = None
-                    ) -> NormalizedTrades:
-        """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
-
-        The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
-        ignored; values are converted in Python, so double-precision money comes back as its
-        shortest decimal. Rows are fetched and framed 100,000 at a time, which keeps the
-        memory of a million-row read to about the frame's own.
-        """
+    def trade_columns(self, *, assume_zero_fees: bool = False) -> dict[str, str]:
+        """The columns of ``trade_records``, once it is known FIFO can read it (see
+        :func:`~recon_assets.ledger.trade_reads.check_columns`)."""
         cols = self.table_columns("trade_records")
         if not cols:
             raise LedgerError(f"ledger {self.display_url} has no trade_records table")
+        check_columns(cols, assume_zero_fees=assume_zero_fees)
+        return cols
+
+    def read_trades(self, *, symbols: Sequence[str] | None = None,
+                    start: datetime | None = None, end: datetime | None = None,
+                    assume_zero_fees: bool = False) -> NormalizedTrades:
+        """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
+
+        The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
+        ignored; values reach the per-row checks as stored (see
+        :mod:`recon_assets.ledger.trade_reads`: NaN is not NULL, a time outside years 1-9999
+        is a bad row, not a driver error), and double-precision money comes back as its
+        shortest decimal. Rows are fetched and framed 100,000 at a time, which keeps the
+        memory of a million-row read to about the frame's own. A ledger without a column
+        FIFO reads raises :class:`~recon_assets.ledger.trade_reads.MissingColumnError`
+        (without ``total_fees_usd``, unless ``assume_zero_fees``).
+        """
+        cols = self.trade_columns(assume_zero_fees=assume_zero_fees)
         select_cols = [c for c in TRADE_COLUMNS if c in cols]
-        sql = f"SELECT {', '.join(select_cols)} FROM trade_records"
+        exprs = read_expressions(self.dialect, cols, select_cols)
+        names = list(exprs)
+        sql = f"SELECT {', '.join(exprs.values())} FROM trade_records"
         where, params = [], {}
         if symbols:
-            names = [f":s{i}" for i in range(len(symbols))]
-            where.append(f"TRIM(symbol) IN ({', '.join(names)})")
+            marks = [f":s{i}" for i in range(len(symbols))]
+            where.append(f"TRIM(symbol) IN ({', '.join(marks)})")
             params.update({f"s{i}": s for i, s in enumerate(symbols)})
         if start is not None:
             where.append("order_time >= :start")
@@ -198,13 +203,15 @@ class LedgerStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self.connect() as conn:
+            if self.dialect == "postgresql":  # floats as their shortest exact text
+                conn.execute(text("SET LOCAL extra_float_digits = 1"))
             result = conn.execution_options(stream_results=True).execute(text(sql), params)
             # Chunk by chunk, so a million rows never exist as row objects all at once.
-            chunks = [pd.DataFrame.from_records(rows, columns=select_cols)
+            chunks = [pd.DataFrame.from_records(rows, columns=names)
                       for rows in result.partitions(_READ_CHUNK)]
         raw = (pd.concat(chunks, ignore_index=True) if chunks
-               else pd.DataFrame(columns=select_cols))
-        return normalize_trades(raw)
+               else pd.DataFrame(columns=names))
+        return normalize_trades(mark_out_of_range_times(raw))
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
         """The symbols of ``trade_records`` (trimmed, as reads normalize them), and the rows
@@ -231,29 +238,28 @@ class LedgerStore:
         return schema.UtcDateTime().process_bind_param(when, self.engine.dialect)
 
     def fingerprint(self) -> LedgerFingerprint:
-        """Row count, latest order time and a hash of all order ids: cheap change detection."""
-        digest = hashlib.sha256()
-        count = 0
-        max_time = None
+        """A summary of every value FIFO reads, computed in the database (see
+        :mod:`recon_assets.ledger.fingerprint`): equal fingerprints mean FIFO would read the
+        same ledger, so a version computed from it can be reused."""
+        columns = self.table_columns("trade_records")
         with self.connect() as conn:
-            result = conn.execute(text("SELECT order_id, order_time FROM trade_records "
-                                       "ORDER BY order_id"))
-            for order_id, order_time in result:
-                digest.update(str(order_id).encode())
-                digest.update(b"\0")
-                count += 1
-                t = str(order_time)
-                if max_time is None or t > max_time:
-                    max_time = t
-        return LedgerFingerprint(count, max_time, digest.hexdigest()[:16])
+            return ledger_fingerprint(conn, columns)
+
+
+def _type_name(kind: object) -> str:
+    """A column type's name, saying ``WITH TIME ZONE`` where it applies (``str`` does not)."""
+    name = str(kind)
+    return f"{name} WITH TIME ZONE" if getattr(kind, "timezone", False) else name
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook signature
-    """WAL and a busy timeout so the daemon, the UI and the CLI can share one SQLite ledger."""
+    """WAL and a busy timeout so the daemon, the UI and the CLI can share one SQLite ledger;
+    and the fingerprint aggregate, which SQLite lacks."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    register_sqlite_functions(dbapi_conn)
 
 
 def _short(exc: SQLAlchemyError) -> str:

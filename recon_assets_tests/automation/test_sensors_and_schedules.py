@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
+from sqlalchemy import text
 
 from recon_assets.automation.schedules import build_schedules
 from recon_assets.automation.sensors import ledger_change_sensor
@@ -46,6 +47,22 @@ def test_ledger_sensor_requests_one_recompute_per_change(ledger_url):
         compute_version(LedgerStore(ledger_url))
         fresh, _ = tick(instance, ledger_url, None)
         assert isinstance(fresh, dg.SkipReason) and "already reflects" in fresh.skip_message
+
+
+def test_ledger_sensor_sees_an_order_corrected_in_place(ledger_url):
+    """No row added or removed: the bot fixed a size. The version no longer reflects the
+    ledger, so the sensor must ask for a recompute."""
+    seed_trade_records(ledger_url, [order("b1", "buy", 1, "1", "100"),
+                                    order("s1", "sell", 2, "1", "110")])
+    compute_version(LedgerStore(ledger_url))
+    with dg.instance_for_test() as instance:
+        skipped, cursor = tick(instance, ledger_url, None)
+        assert isinstance(skipped, dg.SkipReason)
+        store = LedgerStore(ledger_url)
+        with store.begin() as conn:
+            conn.execute(text("UPDATE trade_records SET size = '0.5' WHERE order_id = 's1'"))
+        changed, _ = tick(instance, ledger_url, cursor)
+        assert isinstance(changed, dg.RunRequest), changed
 
 
 def test_weekly_schedule_cron_timezone_and_config(monkeypatch):

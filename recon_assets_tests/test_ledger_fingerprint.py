@@ -1,0 +1,86 @@
+"""The ledger fingerprint sees every value FIFO reads, on SQLite and on a BotTrader-shaped
+PostgreSQL ledger (double-precision money), and is the same in every process.
+
+An order corrected in place (no row added or removed) must change the fingerprint, so the
+ledger sensor asks for a recompute and ``only_if_changed`` does not reuse a stale version.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from recon_assets.fifo.service import compute_version
+from recon_assets.ledger.store import LedgerStore
+from recon_assets_tests.conftest import seed_trade_records
+
+ORDERS = [
+    {"order_id": "b1", "symbol": "BTC-USD", "side": "buy",
+     "order_time": datetime(2026, 1, 1, 10, tzinfo=timezone.utc),
+     "price": Decimal("100.5"), "size": Decimal("0.3"), "total_fees_usd": None},
+    {"order_id": "s1", "symbol": "BTC-USD", "side": "sell",
+     "order_time": datetime(2026, 1, 2, 10, tzinfo=timezone.utc),
+     "price": Decimal("110"), "size": Decimal("0.2"), "total_fees_usd": Decimal("0.25")},
+]
+#: field -> (SQL for the corrected value of order b1, on SQLite and on PostgreSQL)
+EDITS = {
+    "size": ("'0.30000000001'", "0.30000000000000004"),  # one ulp of the double 0.3
+    "price": ("'100.50000001'", "100.50000001"),
+    "total_fees_usd": ("'0'", "0"),  # NULL (read as 0) -> an explicit 0 is still an edit
+    "side": ("'sell'", "'sell'"),
+    "symbol": ("'ETH-USD'", "'ETH-USD'"),
+    "order_time": ("'2026-01-01 10:00:00.000001'",
+                   "order_time + interval '1 microsecond'"),
+    "order_id": ("'b1-corrected'", "'b1-corrected'"),
+}
+
+
+@pytest.fixture(params=["sqlite", "bottrader-postgresql"])
+def ledger(request) -> LedgerStore:
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite"
+                                  else "bottrader_pg_url")
+    seed_trade_records(url, ORDERS)
+    store = LedgerStore(url)
+    yield store
+    store.dispose()
+
+
+def _edit(store: LedgerStore, field: str) -> None:
+    value = EDITS[field][store.dialect == "postgresql"]
+    with store.begin() as conn:
+        conn.execute(text(f"UPDATE trade_records SET {field} = {value} WHERE order_id = 'b1'"))
+
+
+@pytest.mark.parametrize("field", list(EDITS))
+def test_an_order_corrected_in_place_changes_the_fingerprint(ledger, field):
+    before = str(ledger.fingerprint())
+    assert str(ledger.fingerprint()) == before
+    _edit(ledger, field)
+    after = str(ledger.fingerprint())
+    assert after != before, f"editing {field} in place was not seen"
+    assert after.split(":")[0] == before.split(":")[0] == "2"  # same row count
+
+
+def test_only_if_changed_recomputes_after_an_in_place_edit(ledger):
+    first = compute_version(ledger)
+    assert compute_version(ledger, only_if_changed=True).reused
+    _edit(ledger, "size")
+    second = compute_version(ledger, only_if_changed=True)
+    assert not second.reused and second.version == first.version + 1
+    assert second.ledger_fingerprint != first.ledger_fingerprint
+
+
+def test_an_unchanged_ledger_keeps_its_fingerprint_across_processes(ledger):
+    here = str(ledger.fingerprint())
+    script = ("import sys; from recon_assets.ledger.store import LedgerStore; "
+              "print(LedgerStore(sys.argv[1]).fingerprint())")
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata"):  # the session's time zone
+        env = {"PGTZ": zone, "TZ": zone, "PYTHONHASHSEED": "random"}
+        out = subprocess.run([sys.executable, "-c", script, ledger.url], env=env,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        assert out.strip() == here, zone
