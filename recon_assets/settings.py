@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Mapping
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from recon_assets.errors import ConfigError
 
@@ -21,6 +23,10 @@ SECRET_VARIABLES = (
     "RECON_SLACK_WEBHOOK_URL",
     "RECON_SMTP_PASSWORD",
 )
+
+#: Values of ``RECON_EXCHANGE``; unset means "the configured exchange, or the embedded
+#: simulator for the embedded default ledger".
+EXCHANGE_CHOICES = ("simulator",)
 
 
 @dataclass(frozen=True)
@@ -47,18 +53,30 @@ class Settings:
     coinbase_api_secret: str | None = field(default=None, repr=False)
     coinbase_key_file: Path | None = None
     exchange_url: str | None = None
+    #: ``RECON_EXCHANGE``: ``simulator`` opts any ledger into the embedded demo simulator.
+    exchange: str | None = None
+    #: ``database_url`` is the embedded default ledger, ``$RECON_HOME/ledger.db``.
+    embedded_ledger: bool = False
     alerts: AlertSettings = AlertSettings()
     schedule_timezone: str = "UTC"
     weekly_cron: str = "15 9 * * 0"
 
     @property
     def exchange_mode(self) -> str:
-        """``coinbase`` (real credentials), ``url`` (a compatible server) or ``embedded``."""
+        """``coinbase`` (real credentials), ``url`` (a compatible server), ``embedded`` (the
+        demo simulator) or ``unconfigured``.
+
+        The demo simulator serves only the embedded default ledger or an explicit
+        ``RECON_EXCHANGE=simulator`` (SPEC section 1): anywhere else its demo fills would land
+        in a real archive and backfill orders that never existed.
+        """
         if self.exchange_url:
             return "url"
         if self.coinbase_api_key or self.coinbase_key_file:
             return "coinbase"
-        return "embedded"
+        if self.exchange == "simulator" or self.embedded_ledger:
+            return "embedded"
+        return "unconfigured"
 
     @property
     def logs_dir(self) -> Path:
@@ -88,6 +106,19 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("postgres://"):
         return "postgresql://" + url[len("postgres://"):]
     return url
+
+
+def is_embedded_ledger(database_url: str, recon_home: Path, cwd: Path) -> bool:
+    """Whether ``database_url`` names ``$RECON_HOME/ledger.db`` itself, however it is spelled
+    (a relative path is relative to ``cwd``, as SQLite opens it)."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return False
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    path = Path(url.database)
+    return (cwd / path).resolve() == (recon_home / "ledger.db").resolve()
 
 
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -126,9 +157,15 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         alert_from=get("RECON_ALERT_FROM"),
         alert_to=alert_to,
     )
+    exchange = get("RECON_EXCHANGE")
+    if exchange not in (None, *EXCHANGE_CHOICES):
+        raise ConfigError(f"RECON_EXCHANGE must be one of {', '.join(EXCHANGE_CHOICES)} "
+                          f"(or unset), got {exchange!r}")
     settings = Settings(
         recon_home=recon_home,
         database_url=database_url,
+        exchange=exchange,
+        embedded_ledger=is_embedded_ledger(database_url, recon_home, cwd),
         dagster_home=dagster_home,
         coinbase_api_key=get("COINBASE_API_KEY"),
         coinbase_api_secret=get("COINBASE_API_SECRET"),
@@ -140,6 +177,11 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     )
     if settings.coinbase_api_key and not settings.coinbase_api_secret:
         raise ConfigError("COINBASE_API_KEY is set but COINBASE_API_SECRET is not")
+    if exchange == "simulator" and (settings.exchange_url or settings.coinbase_api_key
+                                    or settings.coinbase_key_file):
+        raise ConfigError("RECON_EXCHANGE=simulator asks for the embedded demo simulator, but "
+                          "an exchange is configured too (COINBASE_* or RECON_EXCHANGE_URL): "
+                          "unset one of them")
     if settings.exchange_url and not settings.coinbase_key_file:
         raise ConfigError("RECON_EXCHANGE_URL needs COINBASE_KEY_FILE (the key that server trusts)")
     return settings

@@ -71,6 +71,10 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
 
     prepare()
     job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
+    if "exchange" in job.required_resource_keys:
+        # The run would fail at its first step with the same error; refusing here keeps the
+        # answer to one line and leaves no failed run behind for a configuration mistake.
+        defs.resources["exchange"].check_configured()
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}

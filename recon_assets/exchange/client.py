@@ -78,7 +78,8 @@ class ExchangeClient:
     def __init__(self, base_url: str = BASE_URL, *, api_key: str | None = None,
                  api_secret: str | None = None, key_file: Path | str | None = None,
                  timeout: float = 30.0, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
-                 retry: RetryPolicy = RetryPolicy(), seed: int | None = None):
+                 retry: RetryPolicy = RetryPolicy(), seed: int | None = None,
+                 source: str | None = None):
         host_port, plain_http = parse_base_url(base_url)
         self.origin = f"{'http' if plain_http else 'https'}://{host_port}"
         self.retry = retry
@@ -89,6 +90,7 @@ class ExchangeClient:
         self._by_status: Counter[str] = Counter()
         logging.getLogger(SDK_LOGGER).addFilter(_SDK_FILTER)  # a no-op when already added
         self._rest = _build_rest(host_port, api_key, api_secret, key_file, timeout)
+        self._source = source or f"{host_port} key {self._rest.api_key}"
         if plain_http:
             mount_plain_http(self._rest.session, host_port)
         self._rest.session.hooks["response"].append(self._on_response)
@@ -123,6 +125,11 @@ class ExchangeClient:
         path = f"{API_PREFIX}/orders/historical/{order_id}"
         response = self._call(path, self._rest.get_order, {"order_id": order_id}, missing_ok=True)
         return None if response is None else response.to_dict().get("order")
+
+    @property
+    def source(self) -> str:
+        """Which exchange the fills come from: ``simulator`` or ``host[:port] key <name>``."""
+        return self._source
 
     @property
     def stats(self) -> ClientStats:

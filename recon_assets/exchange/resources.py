@@ -2,8 +2,9 @@
 
 The resource holds no credentials. They are read from the environment (or ``.env``) through
 :func:`recon_assets.settings.load_settings` when a run asks for a client, so they never end up
-in run config, the UI or the event log. With no exchange configured, the client talks to an
-embedded simulator loaded with the demo history, so a fresh machine works without secrets.
+in run config, the UI or the event log. With no exchange configured and the embedded default
+ledger (or ``RECON_EXCHANGE=simulator``), the client talks to an embedded simulator loaded with
+the demo history, so a fresh machine works without secrets; any other ledger needs an exchange.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from recon_assets.errors import ConfigError
 from recon_assets.exchange.client import DEFAULT_REQUESTS_PER_SECOND, ExchangeClient
 from recon_assets.exchange.transport import RetryPolicy
 from recon_assets.exchange.simulator import Simulator
@@ -40,9 +42,21 @@ def embedded_simulator(settings: Settings) -> Simulator:
         return simulator
 
 
+def check_configured(settings: Settings) -> None:
+    """Raise ConfigError (one line: what to configure) when no exchange may be used: a ledger
+    other than the embedded default with no exchange set must never get the demo's fills."""
+    if settings.exchange_mode == "unconfigured":
+        raise ConfigError(
+            "no exchange configured for this ledger (DATABASE_URL is not the embedded demo "
+            "ledger): set COINBASE_KEY_FILE (or COINBASE_API_KEY and COINBASE_API_SECRET) for "
+            "Coinbase, RECON_EXCHANGE_URL with COINBASE_KEY_FILE for another server, or "
+            "RECON_EXCHANGE=simulator to use the embedded demo simulator on purpose")
+
+
 def client_for(settings: Settings, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
                retry: RetryPolicy = RetryPolicy()) -> ExchangeClient:
     """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded."""
+    check_configured(settings)
     mode = settings.exchange_mode
     tuning = {"requests_per_second": requests_per_second, "retry": retry}
     if mode == "coinbase":
@@ -53,7 +67,8 @@ def client_for(settings: Settings, requests_per_second: float = DEFAULT_REQUESTS
         return ExchangeClient(settings.exchange_url or "", key_file=settings.coinbase_key_file,
                               **tuning)
     simulator = embedded_simulator(settings)
-    return ExchangeClient(simulator.url, key_file=simulator.key_file, **tuning)
+    return ExchangeClient(simulator.url, key_file=simulator.key_file, source="simulator",
+                          **tuning)
 
 
 class ExchangeResource(ConfigurableResource):
@@ -69,6 +84,11 @@ class ExchangeResource(ConfigurableResource):
     max_retry_seconds: float = Field(
         default=RetryPolicy.max_seconds, gt=0,
         description="Time budget per request, retries included; then the run fails.")
+
+    def check_configured(self) -> None:
+        """ConfigError (exit 2) when no exchange may be used; assets that need the exchange
+        call it before they write anything, so a refused run leaves the ledger untouched."""
+        check_configured(load_settings())
 
     def get_client(self) -> ExchangeClient:
         """A new client over the configured exchange; credentials are read now, not stored."""
