@@ -6,6 +6,7 @@ environment at import time: call :func:`load_settings` once at the edge (CLI, re
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,8 @@ class Settings:
     exchange: str | None = None
     #: ``database_url`` is the embedded default ledger, ``$RECON_HOME/ledger.db``.
     embedded_ledger: bool = False
+    #: ``RECON_REQUESTS_PER_SECOND``: client pacing; None means the client's default.
+    requests_per_second: float | None = None
     alerts: AlertSettings = AlertSettings()
     schedule_timezone: str = "UTC"
     weekly_cron: str = "15 9 * * 0"
@@ -121,6 +124,19 @@ def is_embedded_ledger(database_url: str, recon_home: Path, cwd: Path) -> bool:
     return (cwd / path).resolve() == (recon_home / "ledger.db").resolve()
 
 
+def positive_number(name: str, value: str | None) -> float | None:
+    """``value`` as a positive finite number (None when unset); ConfigError naming ``name``."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read the settings from ``environ`` (default ``os.environ``) over ``cwd/.env``."""
     cwd = cwd or Path.cwd()
@@ -166,6 +182,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         database_url=database_url,
         exchange=exchange,
         embedded_ledger=is_embedded_ledger(database_url, recon_home, cwd),
+        requests_per_second=positive_number("RECON_REQUESTS_PER_SECOND",
+                                            get("RECON_REQUESTS_PER_SECOND")),
         dagster_home=dagster_home,
         coinbase_api_key=get("COINBASE_API_KEY"),
         coinbase_api_secret=get("COINBASE_API_SECRET"),

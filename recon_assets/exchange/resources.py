@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Optional
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -53,12 +54,17 @@ def check_configured(settings: Settings) -> None:
             "RECON_EXCHANGE=simulator to use the embedded demo simulator on purpose")
 
 
-def client_for(settings: Settings, requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+def client_for(settings: Settings, requests_per_second: float | None = None,
                retry: RetryPolicy = RetryPolicy()) -> ExchangeClient:
-    """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded."""
+    """The client ``settings.exchange_mode`` asks for: real Coinbase, a URL, or embedded.
+
+    Pacing: ``requests_per_second`` when given, else ``RECON_REQUESTS_PER_SECOND``, else
+    :data:`~recon_assets.exchange.client.DEFAULT_REQUESTS_PER_SECOND`.
+    """
     check_configured(settings)
     mode = settings.exchange_mode
-    tuning = {"requests_per_second": requests_per_second, "retry": retry}
+    pace = requests_per_second or settings.requests_per_second or DEFAULT_REQUESTS_PER_SECOND
+    tuning = {"requests_per_second": pace, "retry": retry}
     if mode == "coinbase":
         return ExchangeClient(api_key=settings.coinbase_api_key,
                               api_secret=settings.coinbase_api_secret,
@@ -74,9 +80,11 @@ def client_for(settings: Settings, requests_per_second: float = DEFAULT_REQUESTS
 class ExchangeResource(ConfigurableResource):
     """The exchange for assets; only non-secret tuning is configurable."""
 
-    requests_per_second: float = Field(
-        default=DEFAULT_REQUESTS_PER_SECOND, gt=0,
-        description="Client-side request pacing; Coinbase allows about 30/s per private key.")
+    requests_per_second: Optional[float] = Field(
+        default=None, gt=0,
+        description="Client-side request pacing; unset: RECON_REQUESTS_PER_SECOND, else "
+                    f"{DEFAULT_REQUESTS_PER_SECOND:g}/s (Coinbase allows about 30/s per "
+                    "private key, shared with the bot's own trading).")
     max_attempts: int = Field(
         default=RetryPolicy.max_attempts, ge=1,
         description="Attempts per request (429, 5xx, connection errors and timeouts are "
