@@ -25,6 +25,9 @@ SECRET_VARIABLES = (
     "RECON_SMTP_PASSWORD",
 )
 
+#: The ledger databases (SPEC section 2).
+SUPPORTED_DATABASES = ("postgresql", "sqlite")
+
 #: Values of ``RECON_EXCHANGE``; unset means "the configured exchange, or the embedded
 #: simulator for the embedded default ledger".
 EXCHANGE_CHOICES = ("simulator",)
@@ -111,6 +114,38 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def check_database_url(url: str) -> None:
+    """ConfigError for a ``DATABASE_URL`` that cannot name a ledger: not a URL, a database
+    other than PostgreSQL or SQLite, or a driver that is not installed. A wrong URL is the
+    user's to fix (exit 2), not a database failure (exit 3); the message never repeats the
+    URL, which may hold a password."""
+    expected = "postgresql://user:password@host:5432/db or sqlite:///path/to/ledger.db"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ConfigError(f"DATABASE_URL is not a database URL ({exc}); expected "
+                          f"{expected}") from None
+    if parsed.get_backend_name() not in SUPPORTED_DATABASES:
+        raise ConfigError(f"DATABASE_URL names a {parsed.get_backend_name()!r} database; the "
+                          f"ledger is PostgreSQL or SQLite: {expected}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"DATABASE_URL asks for the driver {parsed.drivername!r}, which is "
+                          f"not available ({exc}); use {expected}") from None
+
+
+def check_exchange_url(url: str) -> None:
+    """ConfigError for a ``RECON_EXCHANGE_URL`` the client would refuse, or could only fail
+    on request by request with retries; the client's own URL rule decides."""
+    from recon_assets.exchange.client import parse_base_url
+
+    try:
+        parse_base_url(url)
+    except ConfigError as exc:
+        raise ConfigError(f"RECON_EXCHANGE_URL is invalid: {exc}") from None
+
+
 def is_embedded_ledger(database_url: str, recon_home: Path, cwd: Path) -> bool:
     """Whether ``database_url`` names ``$RECON_HOME/ledger.db`` itself, however it is spelled
     (a relative path is relative to ``cwd``, as SQLite opens it)."""
@@ -155,6 +190,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         recon_home = (cwd / recon_home).resolve()
     database_url = normalize_database_url(
         get("DATABASE_URL") or f"sqlite:///{recon_home / 'ledger.db'}")
+    check_database_url(database_url)
     dagster_home = Path(get("DAGSTER_HOME") or recon_home / "dagster")
 
     key_file = get("COINBASE_KEY_FILE")
@@ -202,4 +238,6 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
                           "unset one of them")
     if settings.exchange_url and not settings.coinbase_key_file:
         raise ConfigError("RECON_EXCHANGE_URL needs COINBASE_KEY_FILE (the key that server trusts)")
+    if settings.exchange_url:
+        check_exchange_url(settings.exchange_url)
     return settings

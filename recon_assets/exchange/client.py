@@ -52,7 +52,12 @@ class ClientStats:
 def parse_base_url(base_url: str) -> tuple[str, bool]:
     """``(host[:port], plain_http)`` from ``http://h:p``, ``https://h[:p]`` or a bare host."""
     parts = urlsplit(base_url if "://" in base_url else f"https://{base_url}")
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+    try:
+        port_ok = parts.port is None or parts.port > 0  # ValueError: not a number in 0-65535
+    except ValueError:
+        port_ok = False
+    if (parts.scheme not in ("http", "https") or not parts.hostname or not port_ok
+            or any(c.isspace() for c in parts.netloc) or parts.path not in ("", "/")):
         raise ConfigError(f"exchange URL must be http(s)://host[:port], got {base_url!r}")
     return parts.netloc, parts.scheme == "http"
 
