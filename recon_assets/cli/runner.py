@@ -15,7 +15,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from recon_assets.errors import RunFailedError, error_classes
+from recon_assets.errors import ConfigError, RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
 
 
@@ -55,6 +55,13 @@ def prepare(settings: Settings | None = None) -> Settings:
             instance_yaml.write_text(DEFAULT_INSTANCE_YAML, encoding="utf-8")
     os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
     return settings
+
+
+def check_version(version: int | None, option: str = "--version") -> None:
+    """FIFO versions are numbered from 1: refuse 0 or below before anything is computed or a
+    run is recorded (a version 0 would be written, or looked up, as if it were one)."""
+    if version is not None and version < 1:
+        raise ConfigError(f"{option} must be a FIFO version number (1 or more), got {version}")
 
 
 def log_level(args: argparse.Namespace) -> str:
