@@ -148,11 +148,9 @@ def check_exchange_url(url: str) -> None:
 
 def is_embedded_ledger(database_url: str, recon_home: Path, cwd: Path) -> bool:
     """Whether ``database_url`` names ``$RECON_HOME/ledger.db`` itself, however it is spelled
-    (a relative path is relative to ``cwd``, as SQLite opens it)."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        return False
+    (a relative path is relative to ``cwd``, as SQLite opens it); ``database_url`` has passed
+    :func:`check_database_url`."""
+    url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return False
     path = Path(url.database)
