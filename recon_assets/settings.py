@@ -6,12 +6,15 @@ environment at import time: call :func:`load_settings` once at the edge (CLI, re
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from recon_assets.errors import ConfigError
 
@@ -21,6 +24,13 @@ SECRET_VARIABLES = (
     "RECON_SLACK_WEBHOOK_URL",
     "RECON_SMTP_PASSWORD",
 )
+
+#: The ledger databases (SPEC section 2).
+SUPPORTED_DATABASES = ("postgresql", "sqlite")
+
+#: Values of ``RECON_EXCHANGE``; unset means "the configured exchange, or the embedded
+#: simulator for the embedded default ledger".
+EXCHANGE_CHOICES = ("simulator",)
 
 
 @dataclass(frozen=True)
@@ -47,18 +57,32 @@ class Settings:
     coinbase_api_secret: str | None = field(default=None, repr=False)
     coinbase_key_file: Path | None = None
     exchange_url: str | None = None
+    #: ``RECON_EXCHANGE``: ``simulator`` opts any ledger into the embedded demo simulator.
+    exchange: str | None = None
+    #: ``database_url`` is the embedded default ledger, ``$RECON_HOME/ledger.db``.
+    embedded_ledger: bool = False
+    #: ``RECON_REQUESTS_PER_SECOND``: client pacing; None means the client's default.
+    requests_per_second: float | None = None
     alerts: AlertSettings = AlertSettings()
     schedule_timezone: str = "UTC"
     weekly_cron: str = "15 9 * * 0"
 
     @property
     def exchange_mode(self) -> str:
-        """``coinbase`` (real credentials), ``url`` (a compatible server) or ``embedded``."""
+        """``coinbase`` (real credentials), ``url`` (a compatible server), ``embedded`` (the
+        demo simulator) or ``unconfigured``.
+
+        The demo simulator serves only the embedded default ledger or an explicit
+        ``RECON_EXCHANGE=simulator`` (SPEC section 1): anywhere else its demo fills would land
+        in a real archive and backfill orders that never existed.
+        """
         if self.exchange_url:
             return "url"
         if self.coinbase_api_key or self.coinbase_key_file:
             return "coinbase"
-        return "embedded"
+        if self.exchange == "simulator" or self.embedded_ledger:
+            return "embedded"
+        return "unconfigured"
 
     @property
     def logs_dir(self) -> Path:
@@ -90,6 +114,62 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def check_database_url(url: str) -> None:
+    """ConfigError for a ``DATABASE_URL`` that cannot name a ledger: not a URL, a database
+    other than PostgreSQL or SQLite, or a driver that is not installed. A wrong URL is the
+    user's to fix (exit 2), not a database failure (exit 3); the message never repeats the
+    URL, which may hold a password."""
+    expected = "postgresql://user:password@host:5432/db or sqlite:///path/to/ledger.db"
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ConfigError(f"DATABASE_URL is not a database URL ({exc}); expected "
+                          f"{expected}") from None
+    if parsed.get_backend_name() not in SUPPORTED_DATABASES:
+        raise ConfigError(f"DATABASE_URL names a {parsed.get_backend_name()!r} database; the "
+                          f"ledger is PostgreSQL or SQLite: {expected}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"DATABASE_URL asks for the driver {parsed.drivername!r}, which is "
+                          f"not available ({exc}); use {expected}") from None
+
+
+def check_exchange_url(url: str) -> None:
+    """ConfigError for a ``RECON_EXCHANGE_URL`` the client would refuse, or could only fail
+    on request by request with retries; the client's own URL rule decides."""
+    from recon_assets.exchange.client import parse_base_url
+
+    try:
+        parse_base_url(url)
+    except ConfigError as exc:
+        raise ConfigError(f"RECON_EXCHANGE_URL is invalid: {exc}") from None
+
+
+def is_embedded_ledger(database_url: str, recon_home: Path, cwd: Path) -> bool:
+    """Whether ``database_url`` names ``$RECON_HOME/ledger.db`` itself, however it is spelled
+    (a relative path is relative to ``cwd``, as SQLite opens it); ``database_url`` has passed
+    :func:`check_database_url`."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return False
+    path = Path(url.database)
+    return (cwd / path).resolve() == (recon_home / "ledger.db").resolve()
+
+
+def positive_number(name: str, value: str | None) -> float | None:
+    """``value`` as a positive finite number (None when unset); ConfigError naming ``name``."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return number
+
+
 def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read the settings from ``environ`` (default ``os.environ``) over ``cwd/.env``."""
     cwd = cwd or Path.cwd()
@@ -108,6 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         recon_home = (cwd / recon_home).resolve()
     database_url = normalize_database_url(
         get("DATABASE_URL") or f"sqlite:///{recon_home / 'ledger.db'}")
+    check_database_url(database_url)
     dagster_home = Path(get("DAGSTER_HOME") or recon_home / "dagster")
 
     key_file = get("COINBASE_KEY_FILE")
@@ -126,9 +207,17 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         alert_from=get("RECON_ALERT_FROM"),
         alert_to=alert_to,
     )
+    exchange = get("RECON_EXCHANGE")
+    if exchange not in (None, *EXCHANGE_CHOICES):
+        raise ConfigError(f"RECON_EXCHANGE must be one of {', '.join(EXCHANGE_CHOICES)} "
+                          f"(or unset), got {exchange!r}")
     settings = Settings(
         recon_home=recon_home,
         database_url=database_url,
+        exchange=exchange,
+        embedded_ledger=is_embedded_ledger(database_url, recon_home, cwd),
+        requests_per_second=positive_number("RECON_REQUESTS_PER_SECOND",
+                                            get("RECON_REQUESTS_PER_SECOND")),
         dagster_home=dagster_home,
         coinbase_api_key=get("COINBASE_API_KEY"),
         coinbase_api_secret=get("COINBASE_API_SECRET"),
@@ -140,6 +229,13 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     )
     if settings.coinbase_api_key and not settings.coinbase_api_secret:
         raise ConfigError("COINBASE_API_KEY is set but COINBASE_API_SECRET is not")
+    if exchange == "simulator" and (settings.exchange_url or settings.coinbase_api_key
+                                    or settings.coinbase_key_file):
+        raise ConfigError("RECON_EXCHANGE=simulator asks for the embedded demo simulator, but "
+                          "an exchange is configured too (COINBASE_* or RECON_EXCHANGE_URL): "
+                          "unset one of them")
     if settings.exchange_url and not settings.coinbase_key_file:
         raise ConfigError("RECON_EXCHANGE_URL needs COINBASE_KEY_FILE (the key that server trusts)")
+    if settings.exchange_url:
+        check_exchange_url(settings.exchange_url)
     return settings

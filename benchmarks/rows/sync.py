@@ -7,7 +7,8 @@ key's limit (``CLIENT_RPS``). Measured: the full sync into an empty PostgreSQL a
 first / time from the first page to the last), and an incremental re-sync with nothing new.
 Baseline: the bare SDK cursor loop under the same pacing, which only pages (no validation,
 no archive). Also reported: the rate the shipped default pacing
-(``DEFAULT_REQUESTS_PER_SECOND``, 28/s) reaches, paging only.
+(``DEFAULT_REQUESTS_PER_SECOND``, 15/s: half the key's limit, for the bot) reaches, paging
+only.
 ``--quick``: 2,000 fills.
 """
 

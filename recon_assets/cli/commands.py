@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from recon_assets.cli.runner import JobOutcome, log_level, run_job
+from recon_assets.cli.runner import JobOutcome, check_version, log_level, run_job
 from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
 
 
@@ -26,6 +26,7 @@ def fifo_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_fifo(args: argparse.Namespace) -> int:
+    check_version(args.version)
     outcome = run_job("fifo_job", {"fifo_allocations": fifo_config(args)},
                       level=log_level(args))
     meta = outcome.metadata("fifo_allocations")
@@ -39,6 +40,7 @@ def run_fifo(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    check_version(args.version)
     outcome = run_job("validate_job", {"validate_fifo_allocations": {
         "version": args.version, "strict": args.strict}}, level=log_level(args))
     if args.json:

@@ -21,7 +21,7 @@ from recon_assets.ledger.store import LedgerStore
 from recon_assets.settings import load_settings
 
 EXCHANGE_VARIABLES = ("COINBASE_API_KEY", "COINBASE_API_SECRET", "COINBASE_KEY_FILE",
-                      "RECON_EXCHANGE_URL")
+                      "RECON_EXCHANGE_URL", "RECON_EXCHANGE")
 
 
 def use_embedded_default() -> str:

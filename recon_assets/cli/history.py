@@ -62,8 +62,10 @@ def _symbols(p: argparse.ArgumentParser) -> None:
 
 
 def run_diff_versions(args: argparse.Namespace) -> int:
-    from recon_assets.cli.runner import log_level, run_job
+    from recon_assets.cli.runner import check_version, log_level, run_job
 
+    check_version(args.old, "A")
+    check_version(args.new, "B")
     outcome = run_job("version_diff_job",
                       {"fifo_version_diff": {"old": args.old, "new": args.new}},
                       level="WARNING" if args.json else log_level(args))
@@ -89,12 +91,21 @@ def unmatched_path(output: str) -> str:
     return f"{root if ext else output}.unmatched.csv"
 
 
+def check_year(year: int | None) -> None:
+    """``--year`` must be a calendar year whose sales can be selected (its 1 January and the
+    next year's both exist)."""
+    if year is not None and not 1 <= year <= 9998:
+        raise ConfigError(f"--year must be a year from 1 to 9998, got {year}")
+
+
 def run_export(args: argparse.Namespace) -> int:
-    from recon_assets.cli.runner import prepare
+    from recon_assets.cli.runner import check_version, prepare
     from recon_assets.fifo import export
     from recon_assets.fifo.service import resolve_version
     from recon_assets.ledger.resources import shared_store
 
+    check_version(args.version)
+    check_year(args.year)
     store = shared_store(prepare().database_url)
     info = resolve_version(store, args.version)
     output = args.output or default_output(info.version, args.year, args.format)
@@ -129,13 +140,14 @@ def _parse_time(text: str | None) -> Any:
 
 
 def run_inventory(args: argparse.Namespace) -> int:
-    from recon_assets.cli.runner import prepare
+    from recon_assets.cli.runner import check_version, prepare
     from recon_assets.fifo.inventory import inventory, inventory_totals
     from recon_assets.fifo.service import load_version, resolve_version
     from recon_assets.ledger.resources import shared_store
     from recon_assets.metadata import jsonable
     from recon_assets.money import decimal_str
 
+    check_version(args.version)
     at = _parse_time(args.at)
     store = shared_store(prepare().database_url)
     info = resolve_version(store, args.version)

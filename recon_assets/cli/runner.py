@@ -15,7 +15,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from recon_assets.errors import RunFailedError, error_classes
+from recon_assets.errors import ConfigError, RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
 
 
@@ -57,6 +57,13 @@ def prepare(settings: Settings | None = None) -> Settings:
     return settings
 
 
+def check_version(version: int | None, option: str = "--version") -> None:
+    """FIFO versions are numbered from 1: refuse 0 or below before anything is computed or a
+    run is recorded (a version 0 would be written, or looked up, as if it were one)."""
+    if version is not None and version < 1:
+        raise ConfigError(f"{option} must be a FIFO version number (1 or more), got {version}")
+
+
 def log_level(args: argparse.Namespace) -> str:
     if getattr(args, "verbose", False):
         return "DEBUG"
@@ -71,6 +78,10 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
 
     prepare()
     job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
+    if "exchange" in job.required_resource_keys:
+        # The run would fail at its first step with the same error; refusing here keeps the
+        # answer to one line and leaves no failed run behind for a configuration mistake.
+        defs.resources["exchange"].check_configured()
     run_config = {"loggers": {"console": {"config": {"log_level": level}}}}
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}

@@ -28,6 +28,7 @@ CHECKS = [
                       "retention; deduplicated on trade_id).")
 def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource,
                    ledger: LedgerResource):
+    exchange.check_configured()
     store = ledger.get_store()
     with exchange.get_client() as client, tqdm(unit=" fills", desc="sync fills",
                                                disable=None, leave=False) as bar:

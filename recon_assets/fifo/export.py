@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
-from recon_assets.errors import EXIT_FAILURE, ReconError
+from recon_assets.errors import EXIT_FAILURE, ConfigError, ReconError
 from recon_assets.ledger.schema import fifo_allocations
 from recon_assets.money import EXACT, decimal_str, to_decimal
 
@@ -178,16 +178,27 @@ class _PartialFile:
 
     def __init__(self, path: str):
         self.path, self._partial = path, f"{path}.partial"
+        self._finished = False
 
     def _finish(self) -> None: ...
 
-    def close(self) -> None:
-        self._finish()
+    def finish(self) -> None:
+        """Flush and close the partial file (once), without publishing it yet."""
+        if not self._finished:
+            self._finished = True
+            self._finish()
+
+    def publish(self) -> None:
         os.replace(self._partial, self.path)
 
+    def close(self) -> None:
+        self.finish()
+        self.publish()
+
     def abort(self) -> None:
-        self._finish()
-        os.remove(self._partial)
+        self.finish()
+        if os.path.exists(self._partial):
+            os.remove(self._partial)
 
 
 class CsvSink(_PartialFile):
@@ -240,19 +251,42 @@ def export_chunks(chunks: Iterable[pd.DataFrame], gains: Sink, unmatched: Sink) 
 
 def write_export(chunks: Iterable[pd.DataFrame], path: str, fmt: str,
                  unmatched_path: str) -> ExportTotals:
-    """Both files, complete or not at all: on any failure the partial files are removed."""
-    sinks: list[Any] = []
+    """Both files, complete or not at all: on any failure the partial files are removed, and
+    the first file is published only once the second is complete too.
+
+    A path that cannot be written (a directory, a missing folder, no permission, a read-only
+    file system) is the user's to fix: ConfigError (exit 2) naming it, no file left behind.
+    """
+    for target in (path, unmatched_path):
+        if os.path.isdir(target):
+            raise ConfigError(f"cannot write {target}: it is a directory")
+    sinks: list[_PartialFile] = []
+    published: list[str] = []
     try:
         sinks.append(ParquetSink(path) if fmt == "parquet" else CsvSink(path, TAX_COLUMNS))
         sinks.append(CsvSink(unmatched_path, UNMATCHED_COLUMNS))
         totals = export_chunks(chunks, sinks[0], sinks[1])
-    except BaseException:
+        for sink in sinks:
+            sink.finish()
+        for sink in sinks:
+            sink.publish()
+            published.append(sink.path)
+    except BaseException as exc:
         for sink in sinks:
             sink.abort()
+        for done in published:
+            os.remove(done)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write {_target(exc, path)}: "
+                              f"{exc.strerror or exc}") from None
         raise
-    for sink in sinks:
-        sink.close()
     return totals
+
+
+def _target(exc: OSError, default: str) -> str:
+    """The export file an OSError is about (not its ``.partial`` stand-in)."""
+    name = getattr(exc, "filename2", None) or exc.filename or default
+    return str(name).removesuffix(".partial")
 
 
 def iter_allocation_chunks(conn: Connection, version: int, *,

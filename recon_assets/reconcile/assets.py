@@ -33,6 +33,7 @@ class ReconcileConfig(dg.Config):
                       "phantom, mismatched and duplicate orders), turned into backfill requests.")
 def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
                    ledger: LedgerResource, exchange: ExchangeResource) -> dg.MaterializeResult:
+    exchange.check_configured()
     if config.tier not in (1, 2, 3):
         raise dg.Failure(f"tier must be 1, 2 or 3, got {config.tier}")
     outcome = run_tier(ledger.get_store(), exchange.get_client, tier=config.tier,

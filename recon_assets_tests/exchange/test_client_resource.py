@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from recon_assets.errors import ConfigError
+from recon_assets.exchange.client import DEFAULT_REQUESTS_PER_SECOND
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.simulator import Simulator, create_ec_key_file
@@ -51,3 +53,40 @@ def test_embedded_mode_starts_one_demo_simulator(tmp_path):
     assert set(json.loads(key_file.read_text())) == {"name", "privateKey"}
     fetched = sum(len(page) for page in clients[0].iter_fills())
     assert fetched == len(demo_history().fills)
+
+
+def _seconds_for_requests(monkeypatch, tmp_path, requests: int) -> float:
+    """Time the resource's client takes for ``requests`` one-fill pages from a simulator
+    that answers at once (so the client's pacing is all that spaces them)."""
+    with Simulator(demo_history().fills[:requests], tmp_path / "key.json") as sim:
+        monkeypatch.setenv("RECON_EXCHANGE_URL", sim.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(sim.key_file))
+        with ExchangeResource().get_client() as client:
+            started = time.monotonic()
+            assert sum(len(page) for page in client.iter_fills(page_size=1)) == requests
+            elapsed = time.monotonic() - started
+            assert client.stats.requests == requests
+    return elapsed
+
+
+def test_default_pacing_leaves_the_bot_half_of_the_key_limit(monkeypatch, tmp_path):
+    """The bot trades on the same key (about 30 private requests/s): a sync at the default
+    pace takes at most 15/s, half of it, so the bot's own orders are never rate limited."""
+    assert DEFAULT_REQUESTS_PER_SECOND == 15
+    # 16 requests at 15/s are 15 intervals of 1/15 s: at least a second
+    assert _seconds_for_requests(monkeypatch, tmp_path, 16) >= 0.95
+
+
+def test_requests_per_second_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("RECON_REQUESTS_PER_SECOND", "4")
+    assert _seconds_for_requests(monkeypatch, tmp_path, 5) >= 0.95  # 4 intervals of 1/4 s
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "fast", "nan", "inf", "1e400"])
+def test_a_bad_requests_per_second_is_refused(value, monkeypatch, capsys):
+    from recon_assets.cli import main
+
+    monkeypatch.setenv("RECON_REQUESTS_PER_SECOND", value)
+    assert main(["sync", "-q"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "RECON_REQUESTS_PER_SECOND" in line and repr(value) in line

@@ -76,3 +76,24 @@ def test_cli_takes_the_production_instance_from_dotenv(
     assert main(["sync", "-q"]) == 0  # the embedded simulator and an empty embedded ledger
     runs = pg_rows(dagster_pg_url, "SELECT pipeline_name, status FROM runs")
     assert [(r.pipeline_name, r.status) for r in runs] == [("sync_job", "SUCCESS")]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
+def test_each_dagster_pg_url_form_stores_a_run_and_its_events(scheme, production_home,
+                                                              dagster_pg_url, monkeypatch):
+    """psycopg 3 (what ``postgresql://`` means to SQLAlchemy 2.1) breaks dagster-postgres'
+    event log NOTIFY, and ``postgres://`` names no dialect: the instance pins psycopg2."""
+    monkeypatch.setenv("DAGSTER_PG_URL",
+                       dagster_pg_url.replace("postgresql+psycopg2://", f"{scheme}://", 1))
+
+    @dg.asset
+    def probe() -> int:
+        return 1
+
+    with dg.DagsterInstance.get() as instance:
+        for storage in (instance.run_storage, instance.event_log_storage,
+                        instance.schedule_storage):
+            assert storage.postgres_url.startswith("postgresql+psycopg2://")
+        assert dg.materialize([probe], instance=instance).success
+    runs = pg_rows(dagster_pg_url, "SELECT status FROM runs")
+    assert [r.status for r in runs] == ["SUCCESS"]

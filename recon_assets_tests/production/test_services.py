@@ -104,3 +104,34 @@ def test_webserver_shows_definitions_and_daemon_runs_the_queue_one_at_a_time(
     assert second.start_time >= first.end_time  # the queue never ran them side by side
     for run in runs:  # each step's stdout/stderr, where the README (Troubleshooting) says
         assert list((production_home / "storage" / run.run_id / "compute_logs").glob("*.err"))
+
+
+RUNS = """{ runsOrError { ... on Runs { results { runId jobName status } } } }"""
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
+def test_every_dagster_pg_url_form_serves_the_cli_the_webserver_and_the_daemon(
+        scheme, production_home, dagster_pg_url, monkeypatch, tmp_path):
+    """README.md, section Production: ``DAGSTER_PG_URL`` as users write it. The CLI records a
+    run (its event log uses LISTEN/NOTIFY), the UI's GraphQL lists it, the daemon runs."""
+    url = dagster_pg_url.replace("postgresql+psycopg2://", f"{scheme}://", 1)
+    monkeypatch.setenv("DAGSTER_PG_URL", url)
+
+    synced = run_cli(["recon-assets", "sync", "-q"])  # the embedded ledger and simulator
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    [run] = pg_rows(dagster_pg_url, "SELECT run_id, pipeline_name, status FROM runs")
+    assert (run.pipeline_name, run.status) == ("sync_job", "SUCCESS")
+
+    port = free_port()
+    graphql = GraphQL(port)
+    web_log, daemon_log = tmp_path / "webserver.log", tmp_path / "daemon.log"
+    with service(["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                  "-p", str(port)], web_log) as web, \
+            service(["dagster-daemon", "run", "-w", "workspace.yaml"], daemon_log) as daemon:
+        wait_for("webserver /server_info", graphql.up, web, web_log)
+        runs = graphql(RUNS)["runsOrError"]["results"]
+        assert [(r["runId"], r["jobName"], r["status"]) for r in runs] == [
+            (run.run_id, "sync_job", "SUCCESS")]
+        wait_for("dagster-daemon liveness-check",
+                 lambda: run_cli(["dagster-daemon", "liveness-check"]).returncode == 0
+                 or None, daemon, daemon_log)
