@@ -31,6 +31,7 @@ MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
 SIDES = ("buy", "sell")
 
 _ZERO = Decimal(0)
+_INFINITY = Decimal("Infinity")
 #: A value shifted this many places must be whole to have at most MAX_PLACES places.
 _PLACES_SHIFT = Decimal(10) ** MAX_PLACES
 #: Below this magnitude a float's shortest repr can have more than MAX_PLACES places.
@@ -79,18 +80,21 @@ def empty_trades() -> pd.DataFrame:
     return frame
 
 
-def normalize_trades(raw: pd.DataFrame) -> NormalizedTrades:
+def normalize_trades(raw: pd.DataFrame, *, plausible: bool = False) -> NormalizedTrades:
     """Validate and normalize rows with the ``trade_records`` columns into a trades frame.
 
     Sides are read case-insensitively, naive times are UTC, money goes through
     :func:`recon_assets.money.to_decimal` (floats by their shortest representation). A row
     with a missing or malformed field, a non-positive size or price, an unknown side, or an
-    order id seen twice is left out and reported.
+    order id seen twice is left out and reported. With ``plausible`` (the ledger gateway's
+    reads), so is a value :func:`recon_assets.money.implausible` refuses: outside data never
+    carries such values, while the pure functions stay exact for any finite value.
     """
-    return _normalize(raw, scale=False)
+    return _normalize(raw, scale=False, plausible=plausible)
 
 
-def normalize_trades_scaled(raw: pd.DataFrame) -> NormalizedTrades:
+def normalize_trades_scaled(raw: pd.DataFrame, *, plausible: bool = False
+                            ) -> NormalizedTrades:
     """:func:`normalize_trades`, also keeping the columns as :class:`TradeArrays`.
 
     For Decimal columns the integers (:func:`recon_assets.scaled.try_scale_decimals`) replace
@@ -98,7 +102,7 @@ def normalize_trades_scaled(raw: pd.DataFrame) -> NormalizedTrades:
     each value once; ``arrays`` is None unless every row was kept as given and all three
     money columns took that path (:func:`trade_arrays` then makes them from the frame).
     """
-    return _normalize(raw, scale=True)
+    return _normalize(raw, scale=True, plausible=plausible)
 
 
 def trade_arrays(trades: pd.DataFrame) -> TradeArrays:
@@ -109,7 +113,7 @@ def trade_arrays(trades: pd.DataFrame) -> TradeArrays:
                        (trades["side"] == "sell").to_numpy())
 
 
-def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
+def _normalize(raw: pd.DataFrame, *, scale: bool, plausible: bool) -> NormalizedTrades:
     missing_cols = [c for c in TRADE_COLUMNS if c not in raw.columns and c != "total_fees_usd"]
     if missing_cols:
         raise BadRowError("trade frame", [("*", c, "column missing") for c in missing_cols])
@@ -131,9 +135,10 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
     values["symbol"], symbol_ok = symbols.values, symbols.ok
     values["side"], side_ok = sides.values, sides.ok
     values["order_time"], time_ok = _utc_times(raw["order_time"])
-    price, price_ok, price_scaled = _decimals(raw["price"], positive=True, scale=scale)
-    size, size_ok, size_scaled = _decimals(raw["size"], positive=True, scale=scale)
-    fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, scale=scale)
+    bounds = {"scale": scale, "plausible": plausible}
+    price, price_ok, price_scaled = _decimals(raw["price"], positive=True, **bounds)
+    size, size_ok, size_scaled = _decimals(raw["size"], positive=True, **bounds)
+    fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, **bounds)
     values.update(price=price, size=size, total_fees_usd=fees)
     has_id = (ids != "") if (hashes == hash("")).any() else np.ones(n, dtype=bool)
     clean = has_id & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
@@ -147,7 +152,8 @@ def _normalize(raw: pd.DataFrame, *, scale: bool) -> NormalizedTrades:
                 for c in TRADE_COLUMNS[1:]} if len(suspicious) else {}
     for pos in suspicious:
         row_problems, row = _check_row(ids[pos], int(pos),
-                                       {c: column[pos] for c, column in raw_rows.items()})
+                                       {c: column[pos] for c, column in raw_rows.items()},
+                                       plausible)
         if row_problems:
             problems.extend((int(pos), p) for p in row_problems)
             keep[pos] = False
@@ -231,12 +237,13 @@ def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return times, times.notna().to_numpy()
 
 
-def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
-              ) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
+def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
+              plausible: bool = False) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
     """Exact Decimals, which rows are certainly fine (the others get a closer look), and
     with ``scale`` the values as scaled integers when a Decimal column reads on the fast path.
 
-    A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive.
+    A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive;
+    with ``plausible`` every value must also pass :func:`_implausible`.
     """
     kind = pd.api.types.infer_dtype(column, skipna=False)
     values = None
@@ -246,14 +253,17 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
         scaled = try_scale_decimals(values) if scale else None
         if scaled is not None:  # every value finite, at most 18 places; positive iff its
             # mantissa is, and below 1e15 iff the mantissa is below 10 ** (15 + places)
-            small = np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places)
+            small = (np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places) if plausible
+                     else np.ones(len(values), dtype=bool))
             return values, small & (scaled.mantissa > 0) if positive else small, scaled
     elif kind == "floating":
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
         floats = column.to_numpy(dtype=float)
         # only a float this close to 0 can have more than MAX_PLACES places in its repr
-        ok = np.isfinite(floats) & ~((np.abs(floats) < _TINY_FLOAT) & (floats != 0))
+        ok = np.isfinite(floats)
+        if plausible:
+            ok &= ~((np.abs(floats) < _TINY_FLOAT) & (floats != 0))
     elif kind == "string":
         try:  # Decimal() strips blanks like to_decimal; any failure takes the careful path
             values = np.fromiter(map(Decimal, column.tolist()), dtype=object, count=len(column))
@@ -272,23 +282,25 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False
                 values[i] = _ZERO
             ok[i] = values[i] is not None
     checked = np.flatnonzero(ok)
-    ok[checked] = _in_range(values[checked], positive)
+    ok[checked] = _in_range(values[checked], positive, plausible)
     return values, ok, None
 
 
-def _in_range(values: np.ndarray, positive: bool) -> np.ndarray:
-    """Finite and plausible (:func:`_implausible`), and positive when asked: whole-array
-    comparisons, then the places of the values still in."""
-    lower = _ZERO if positive else -MAX_MAGNITUDE
+def _in_range(values: np.ndarray, positive: bool, plausible: bool) -> np.ndarray:
+    """Finite, plausible (:func:`_implausible`) when asked, and positive when asked:
+    whole-array comparisons, then the places of the values still in."""
+    upper = MAX_MAGNITUDE if plausible else _INFINITY
+    lower = _ZERO if positive else -upper
     try:
         with localcontext(EXACT):  # a NaN traps instead of comparing False
-            ok = ((values > lower) & (values < MAX_MAGNITUDE)).astype(bool)
-            inside = np.flatnonzero(ok)  # below 1e15, so shifted by 30 places still exact
-            ok[inside] = (values[inside] * _PLACES_SHIFT % 1 == 0).astype(bool)
+            ok = ((values > lower) & (values < upper)).astype(bool)
+            if plausible:
+                inside = np.flatnonzero(ok)  # below 1e15, so shifted by 30 places still exact
+                ok[inside] = (values[inside] * _PLACES_SHIFT % 1 == 0).astype(bool)
             return ok
     except InvalidOperation:
         finite = np.fromiter(map(Decimal.is_finite, values), dtype=bool, count=len(values))
-        finite[finite] = _in_range(values[finite], positive)
+        finite[finite] = _in_range(values[finite], positive, plausible)
         return finite
 
 
@@ -298,7 +310,7 @@ def _implausible(value: Decimal) -> str | None:
     return implausible(value.normalize(EXACT))
 
 
-def _check_row(oid: str, pos: int, raw: dict[str, Any]
+def _check_row(oid: str, pos: int, raw: dict[str, Any], plausible: bool = False
                ) -> tuple[list[tuple[str, str, str]], dict[str, Any]]:
     """Every problem of one row, worded for people; or its normalized values when it has none."""
     label = oid or f"row {pos}"
@@ -323,7 +335,8 @@ def _check_row(oid: str, pos: int, raw: dict[str, Any]
         except NotADecimal as exc:
             problems.append((label, name, str(exc)))
             continue
-        problem = _implausible(money[name]) if money[name] is not None else None
+        problem = (_implausible(money[name]) if plausible and money[name] is not None
+                   else None)
         if problem:
             problems.append((label, name, problem))
         elif name == "total_fees_usd":

@@ -211,7 +211,7 @@ class LedgerStore:
                       for rows in result.partitions(_READ_CHUNK)]
         raw = (pd.concat(chunks, ignore_index=True) if chunks
                else pd.DataFrame(columns=names))
-        return normalize_trades(mark_out_of_range_times(raw))
+        return normalize_trades(mark_out_of_range_times(raw), plausible=True)
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
         """The symbols of ``trade_records`` (trimmed, as reads normalize them), and the rows
