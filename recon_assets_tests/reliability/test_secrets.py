@@ -184,6 +184,11 @@ IDENTIFIER_SOURCES = {
     "listed",  # quoted column names from the table metadata (bulk, fills)
     "exchange_fills.name",  # archive_fills
     "staging",  # archive_fills: "fills_incoming_" + hex of a fresh uuid4
+    "', '.join(exprs.values())",  # read_trades: trade_reads.read_expressions of TRADE_COLUMNS
+    "', '.join(marks)",  # read_trades: bind parameter names :s0, :s1, ...
+    "row",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL, extract(epoch ...))
+    "values",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL)
+    "_SQLITE_AGGREGATE",  # ledger_fingerprint: the constant name of our registered aggregate
 }
 
 
