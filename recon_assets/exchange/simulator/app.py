@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from recon_assets.exchange.simulator.book import FillBook, StoredFill
-from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter, Truncator
+from recon_assets.exchange.simulator.faults import RandomFault, RateLimiter
 from recon_assets.exchange.simulator.keys import ApiKey, AuthError, verify_request_token
 from recon_assets.exchange.simulator.orders import StoredOrder, orders_from_fills
 from recon_assets.exchange.simulator.queries import (FILL_SORTS, FillQuery, OrderQuery,
@@ -72,14 +72,14 @@ class SimulatorApp:
     """Answers one request at a time; safe to call from many server threads at once."""
 
     def __init__(self, book: FillBook, key: ApiKey, limiter: RateLimiter,
-                 failures: FailureInjector, latency_ms: int, retention_days: float | None,
-                 truncator: Truncator | None = None, html_errors: bool = False,
+                 failures: RandomFault, latency_ms: int, retention_days: float | None,
+                 truncator: RandomFault | None = None, html_errors: bool = False,
                  late: Sequence[dict[str, Any]] = ()):
         self._book = book
         self._key = key
         self._limiter = limiter
         self._failures = failures
-        self._truncator = truncator or Truncator(0.0)
+        self._truncator = truncator or RandomFault(0.0, ())
         self._html_errors = html_errors
         self._late = tuple(late)
         self._latency = latency_ms / 1000
@@ -109,7 +109,7 @@ class SimulatorApp:
         else:
             response = self._authorized(method, target, host, authorization)
         response.headers.update(decision.headers())
-        truncation = self._truncator.next_truncation() if response.status == 200 else None
+        truncation = self._truncator.next() if response.status == 200 else None
         with self._lock:
             self._counts[response.status] += 1
             if truncation is not None:
@@ -128,7 +128,7 @@ class SimulatorApp:
         except AuthError as exc:
             logger.debug("401 %s: %s", parts.path, exc)  # what failed; never the token
             return replace(UNAUTHORIZED, headers={})
-        failure = self._failures.next_failure()
+        failure = self._failures.next()
         if failure is not None:
             return self._error(failure, "injected failure")
         try:

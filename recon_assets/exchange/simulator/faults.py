@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 #: What the headers advertise when no limit is enforced: Coinbase's private REST limit.
 ADVERTISED_LIMIT = 30
@@ -64,47 +64,43 @@ class RateLimiter:
             return RateDecision(allowed, limit, max(0, limit - len(self._served)), reset)
 
 
-class FailureInjector:
-    """Answers a fraction ``rate`` of requests with a random 500, 502 or 503."""
-
-    def __init__(self, rate: float, seed: int | None = None):
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError("fail rate must be between 0 and 1")
-        self._rate = rate
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
-
-    def next_failure(self) -> int | None:
-        """The status to fail this request with, or None to serve it."""
-        if self._rate == 0.0:
-            return None
-        with self._lock:
-            if self._random.random() < self._rate:
-                return self._random.choice(SERVER_ERRORS)
-            return None
-
-
 #: How an answer is cut off: ``short`` sends a ``Content-Length`` larger than the body it
 #: writes and closes (``ChunkedEncodingError`` in ``requests``), ``cut`` frames a cut body
 #: correctly (truncated JSON), ``reset`` aborts the connection with a TCP reset.
 TRUNCATIONS = ("short", "cut", "reset")
 
 
-class Truncator:
-    """Cuts off a fraction ``rate`` of successful answers, each in one of :data:`TRUNCATIONS`."""
+class RandomFault:
+    """Picks one of ``choices`` for a fraction ``rate`` of requests (seeded), else None.
 
-    def __init__(self, rate: float, seed: int | None = None):
+    The simulator's random faults: a server error (:data:`SERVER_ERRORS`, ``--fail-rate``) or
+    a way to cut an answer off (:data:`TRUNCATIONS`, ``--truncate-rate``).
+    """
+
+    def __init__(self, rate: float, choices: tuple, seed: int | None = None,
+                 what: str = "fault rate"):
         if not 0.0 <= rate <= 1.0:
-            raise ValueError("truncate rate must be between 0 and 1")
+            raise ValueError(f"{what} must be between 0 and 1")
         self._rate = rate
+        self._choices = choices
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
-    def next_truncation(self) -> str | None:
-        """How to cut off this answer, or None to send it whole."""
+    def next(self) -> Any:
+        """The fault for this request, or None to serve it as it is."""
         if self._rate == 0.0:
             return None
         with self._lock:
             if self._random.random() < self._rate:
-                return self._random.choice(TRUNCATIONS)
+                return self._random.choice(self._choices)
             return None
+
+
+def failure_injector(rate: float, seed: int | None = None) -> RandomFault:
+    """Answers a fraction ``rate`` of requests with a random 500, 502 or 503."""
+    return RandomFault(rate, SERVER_ERRORS, seed, "fail rate")
+
+
+def truncator(rate: float, seed: int | None = None) -> RandomFault:
+    """Cuts off a fraction ``rate`` of successful answers, each in one of :data:`TRUNCATIONS`."""
+    return RandomFault(rate, TRUNCATIONS, seed, "truncate rate")

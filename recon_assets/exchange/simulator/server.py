@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from recon_assets.errors import ConfigError
 from recon_assets.exchange.simulator.app import SimulatorApp, SimulatorStats
 from recon_assets.exchange.simulator.book import FillBook
-from recon_assets.exchange.simulator.faults import FailureInjector, RateLimiter, Truncator
+from recon_assets.exchange.simulator.faults import RateLimiter, failure_injector, truncator
 from recon_assets.exchange.simulator.inject import inject as inject_fills
 from recon_assets.exchange.simulator.keys import ApiKey, ensure_key_file
 
@@ -124,8 +124,8 @@ class Simulator:
         injected = inject_fills(fills, inject, seed)
         self._book = FillBook(injected.served)
         self._app = SimulatorApp(self._book, self.key, RateLimiter(rate_limit),
-                                 FailureInjector(fail_rate, seed), latency_ms, retention_days,
-                                 Truncator(truncate_rate, seed), html_errors, injected.late)
+                                 failure_injector(fail_rate, seed), latency_ms, retention_days,
+                                 truncator(truncate_rate, seed), html_errors, injected.late)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
