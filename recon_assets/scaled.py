@@ -43,6 +43,11 @@ _SAMPLE = 1024  # values whose places :func:`try_scale_decimals` tries for a who
 _WORD = 1 << 64
 
 
+class BeyondArrow(ValueError):
+    """Values that need more digits or places than an Arrow decimal column can hold (38 for
+    ``decimal128``, 76 for ``decimal256``): callers keep them as ``Decimal`` objects."""
+
+
 @dataclass(frozen=True)
 class Scaled:
     """Exact values ``mantissa * 10**-places``.
@@ -283,9 +288,13 @@ def powers_of_ten(exponent: np.ndarray) -> np.ndarray:
 
 def round_half_even(floor: np.ndarray, remainder: np.ndarray, denominator: np.ndarray
                     ) -> np.ndarray:
-    """``floor + remainder / denominator`` (``0 <= remainder < denominator``) rounded half-even."""
-    twice = 2 * remainder
-    up = (twice > denominator) | ((twice == denominator) & (floor % 2 == 1))
+    """``floor + remainder / denominator`` (``0 <= remainder < denominator``) rounded half-even.
+
+    The remainder is compared with what is left of the denominator, not doubled: ``2 * r``
+    would wrap in int64 for denominators past 2**62.
+    """
+    rest = denominator - remainder
+    up = (remainder > rest) | ((remainder == rest) & (floor % 2 == 1))
     return floor + up.astype(bool)
 
 
@@ -317,8 +326,11 @@ def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray
 
 
 def decimal_of(units: object, places: int) -> Decimal:
-    """One integer at ``places`` as an exact Decimal."""
-    return Decimal(int(units)).scaleb(-int(places), context=EXACT)
+    """One integer at ``places`` as an exact Decimal, however many digits it has.
+
+    Built from its text, which no context rounds (``scaleb`` would round to 60 digits).
+    """
+    return Decimal(f"{int(units)}E-{int(places)}")
 
 
 def mul_128(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +355,8 @@ def decimal_array(mantissa: np.ndarray, places: np.ndarray | int,
     """``mantissa * 10**-places`` as an Arrow decimal column, missing where not ``valid``.
 
     Its scale is the most places of a valid value; it is ``decimal128(38, s)``, or
-    ``decimal256(76, s)`` should a value need more than 38 digits. Built straight from the
+    ``decimal256(76, s)`` should a value need more than 38 digits (or places); beyond 76
+    it raises :class:`BeyondArrow` rather than cut words off. Built straight from the
     integers' two's-complement words, no Decimal objects: int64 mantissas (the common case)
     become two words each in a few vectorized steps, Python ints are split with shifts.
     """
@@ -374,7 +387,11 @@ def decimal_array(mantissa: np.ndarray, places: np.ndarray | int,
     else:
         ints = np.where(valid, mantissa, 0).astype(object) * powers_of_ten(shift)
         biggest = max(abs(int(ints.max())), abs(int(ints.min()))) if n else 0
-        words = np.empty((n, 2 if biggest < 10 ** _DECIMAL_DIGITS else 4), dtype="<u8")
+        width = next((w for w in (2, 4) if scale <= w * _DECIMAL_DIGITS // 2
+                      and biggest < 10 ** (w * _DECIMAL_DIGITS // 2)), None)
+        if width is None:  # more words would be cut off: the value would wrap
+            raise BeyondArrow(f"{len(str(biggest))} digits at {scale} places")
+        words = np.empty((n, width), dtype="<u8")
         for k in range(words.shape[1]):
             words[:, k] = ((ints >> (64 * k)) & (_WORD - 1)).astype(np.uint64)
     dtype = pa.decimal128(_DECIMAL_DIGITS, scale) if words.shape[1] == 2 else \
@@ -391,8 +408,11 @@ def decimal_series(mantissa: np.ndarray, places: np.ndarray | int, valid: np.nda
     result columns are this. Should a value not fit 38 digits, the Series holds Decimal
     objects instead (``None`` where not valid): slower, never rounded.
     """
-    array = decimal_array(mantissa, places, valid)
-    if pa.types.is_decimal128(array.type):
+    try:
+        array = decimal_array(mantissa, places, valid)
+    except BeyondArrow:
+        array = None
+    if array is not None and pa.types.is_decimal128(array.type):
         return pd.Series(pd.arrays.ArrowExtensionArray(array))
     places = np.broadcast_to(np.asarray(places, dtype=np.int64), (len(mantissa),))
     return pd.Series([decimal_of(m, k) if ok else None
@@ -419,5 +439,8 @@ def to_decimals(ints: np.ndarray, scale: int) -> pd.Series:
     out = np.empty(len(stripped), dtype=object)
     for p in np.unique(places):
         chosen = places == p
-        out[chosen] = decimal_array(stripped[chosen], int(p)).to_pandas().to_numpy()
+        try:
+            out[chosen] = decimal_array(stripped[chosen], int(p)).to_pandas().to_numpy()
+        except BeyondArrow:
+            out[chosen] = [decimal_of(units, p) for units in stripped[chosen]]
     return pd.Series(out, dtype=object)
