@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from recon_assets.money import NotADecimal, to_decimal
+from recon_assets.money import NotADecimal, implausible, to_decimal
 
 FILL_COLUMNS = [
     "entry_id", "trade_id", "order_id", "trade_time", "trade_type", "price", "size",
@@ -108,7 +108,9 @@ def _check_fill(fill: dict[str, Any], label: str
             bad(field, str(exc))
             continue
         out[field] = value
-        if field == "commission" and value < 0:
+        if implausible(value):
+            bad(field, implausible(value))
+        elif field == "commission" and value < 0:
             bad(field, f"must not be negative, got {value}")
         elif field != "commission" and value <= 0:
             bad(field, f"must be positive, got {value}")
@@ -127,7 +129,9 @@ def normalize_fills(records: list[dict[str, Any]]
     """Validate Coinbase ``Fill`` dicts into a fills frame and a list of problems.
 
     Every field a reconciliation needs must be present and sane: positive ``price`` and
-    ``size``, non-negative ``commission``, ``side`` BUY/SELL (any case), ``product_id``
+    ``size``, non-negative ``commission``, each a plausible amount
+    (:func:`recon_assets.money.implausible`: ``1e400`` would be archived, aggregated and
+    backfilled into the ledger otherwise), ``side`` BUY/SELL (any case), ``product_id``
     ``BASE-QUOTE``, parseable times, ``size_in_quote`` a bool or ``"true"``/``"false"``.
     A bad fill is left out and reported as ``(trade_id, field, message)``. Fills repeating a
     ``trade_id`` are all kept: finding duplicates is the deep audit's job, and the archive
