@@ -59,10 +59,14 @@ def _missing(value: Any) -> bool:
 
 
 def _time(value: Any) -> pd.Timestamp:
+    """A UTC time floored to the microsecond: Coinbase may send nanoseconds
+    (``...38.091377090Z``), both databases keep microseconds, and a frame must equal what the
+    archive gives back (and convert to ``datetime`` without a warning about dropped digits)."""
     ts = pd.Timestamp(value)
     if ts is pd.NaT:
         raise ValueError
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.floor("us")
 
 
 def _check_fill(fill: dict[str, Any], label: str
@@ -132,7 +136,8 @@ def normalize_fills(records: list[dict[str, Any]]
     ``size``, non-negative ``commission``, each a plausible amount
     (:func:`recon_assets.money.implausible`: ``1e400`` would be archived, aggregated and
     backfilled into the ledger otherwise), ``side`` BUY/SELL (any case), ``product_id``
-    ``BASE-QUOTE``, parseable times, ``size_in_quote`` a bool or ``"true"``/``"false"``.
+    ``BASE-QUOTE``, parseable times (floored to microseconds), ``size_in_quote`` a bool or
+    ``"true"``/``"false"``.
     A bad fill is left out and reported as ``(trade_id, field, message)``. Fills repeating a
     ``trade_id`` are all kept: finding duplicates is the deep audit's job, and the archive
     keeps one per ``trade_id`` anyway.

@@ -91,3 +91,11 @@ def test_empty_input_gives_typed_empty_frame():
 
 def test_api_time_is_rfc3339_utc():
     assert api_time(pd.Timestamp("2026-03-01 12:00:00.5+02:00")) == "2026-03-01T10:00:00.500000Z"
+
+
+@pytest.mark.filterwarnings("error")
+def test_nanosecond_times_are_floored_to_microseconds_without_a_warning():
+    frame, problems = normalize_fills([{**FILL, "trade_time": "2023-01-18T01:37:38.091377090Z"}])
+    assert problems == []
+    assert frame.iloc[0]["trade_time"] == pd.Timestamp("2023-01-18T01:37:38.091377", tz="UTC")
+    frame["trade_time"].iloc[0].to_pydatetime()
