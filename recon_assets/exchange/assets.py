@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 from tqdm import tqdm
 
+from recon_assets.exchange.models import is_spot
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.sync import sync_fills
 from recon_assets.ledger.fills import read_fills
@@ -45,6 +46,12 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
     archive = read_fills(store)
     duplicates = find_duplicate_fills(archive)
     invalid = _invalid_fills(archive)
+    non_spot = archive[~is_spot(archive["product_id"])]
+    if len(non_spot):
+        context.log.info(
+            f"{len(non_spot)} archived fills of non-spot products "
+            f"({', '.join(sorted(non_spot['product_id'].unique()))}) are left out of FIFO and "
+            "reconciliation")
     yield dg.MaterializeResult(metadata={
         "new_fills": dg.MetadataValue.int(result.new_fills),
         "fetched_fills": dg.MetadataValue.int(result.fetched),
@@ -52,6 +59,9 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
         "archived_fills": dg.MetadataValue.int(len(archive)),
         "archived_orders": dg.MetadataValue.int(int(archive["order_id"].nunique())),
         "products": dg.MetadataValue.text(", ".join(sorted(archive["product_id"].unique()))),
+        "non_spot_fills": dg.MetadataValue.int(len(non_spot)),
+        "non_spot_products": dg.MetadataValue.text(
+            ", ".join(sorted(non_spot["product_id"].unique()))),
         **time_range(archive["trade_time"]),
         "sync_cursor": dg.MetadataValue.text(result.cursor_after or ""),
     })

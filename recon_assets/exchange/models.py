@@ -14,6 +14,7 @@ import re
 from datetime import datetime
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from recon_assets.money import NotADecimal, implausible, to_decimal
@@ -25,8 +26,11 @@ FILL_COLUMNS = [
 ]
 TIME_COLUMNS = ("trade_time", "sequence_timestamp")
 FILL_SIDES = ("BUY", "SELL")
-#: Spot products only: ``BASE-QUOTE`` such as ``BTC-USD``.
-PRODUCT_ID = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
+#: Any Coinbase product id: spot ``BTC-USD``, perpetual ``BTC-PERP-INTX``, future
+#: ``BIT-31JAN25-CDE``. All are archived; only spot fills are reconciled.
+PRODUCT_ID = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
+#: Spot products: ``BASE-QUOTE``, the only ones the bot's ledger and FIFO hold.
+SPOT_PRODUCT = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 _OPTIONAL_TEXT = ("entry_id", "trade_type", "liquidity_indicator", "user_id")
 _BOOL_TEXT = {"true": True, "false": False}
 
@@ -45,6 +49,12 @@ def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         frame[col] = pd.to_datetime(frame[col], utc=True).dt.as_unit("ns")
     frame["size_in_quote"] = frame["size_in_quote"].astype(bool)
     return frame.sort_values(["trade_time", "trade_id"], kind="stable").reset_index(drop=True)
+
+
+def is_spot(product_ids: pd.Series) -> np.ndarray:
+    """Which fills are of a spot product (``BASE-QUOTE``), as opposed to derivatives."""
+    return product_ids.astype(object).map(
+        lambda p: isinstance(p, str) and SPOT_PRODUCT.match(p) is not None).to_numpy(dtype=bool)
 
 
 def api_time(when: datetime) -> str:
@@ -90,7 +100,8 @@ def _check_fill(fill: dict[str, Any], label: str
     product = fill.get("product_id")
     if not _missing(product):
         if not isinstance(product, str) or not PRODUCT_ID.match(product):
-            bad("product_id", f"not BASE-QUOTE: {product!r}")
+            bad("product_id", f"not BASE-QUOTE (nor a derivative such as BTC-PERP-INTX): "
+                              f"{product!r}")
         out["product_id"] = product
     side = fill.get("side")
     if not _missing(side):
@@ -136,7 +147,7 @@ def normalize_fills(records: list[dict[str, Any]]
     ``size``, non-negative ``commission``, each a plausible amount
     (:func:`recon_assets.money.implausible`: ``1e400`` would be archived, aggregated and
     backfilled into the ledger otherwise), ``side`` BUY/SELL (any case), ``product_id``
-    ``BASE-QUOTE``, parseable times (floored to microseconds), ``size_in_quote`` a bool or
+    a Coinbase product id (spot or not, see :data:`PRODUCT_ID`), parseable times (floored to microseconds), ``size_in_quote`` a bool or
     ``"true"``/``"false"``.
     A bad fill is left out and reported as ``(trade_id, field, message)``. Fills repeating a
     ``trade_id`` are all kept: finding duplicates is the deep audit's job, and the archive

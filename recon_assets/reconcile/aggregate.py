@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.errors import BadRowError
-from recon_assets.exchange.models import FILL_COLUMNS
+from recon_assets.exchange.models import FILL_COLUMNS, is_spot
 from recon_assets.scaled import (Scaled, div_half_even, group_starts, group_sums, scale_values,
                                  spread, to_decimals)
 from recon_assets.trades import SIDES, TRADE_COLUMNS, empty_trades
@@ -27,6 +27,15 @@ _AGGREGATE_INPUTS = ["trade_id", "order_id", "trade_time", "price", "size", "com
 CONTENT_KEY = ["order_id", "trade_time", "price", "size", "size_in_quote"]
 
 
+def countable(fills: pd.DataFrame) -> np.ndarray:
+    """Which fills make up a spot order: fills of ``BASE-QUOTE`` products.
+
+    Fills of perpetuals and futures (``BTC-PERP-INTX``, ``BIT-31JAN25-CDE``) are archived but
+    are not orders of the spot ledger: FIFO and every tier leave them out.
+    """
+    return is_spot(fills["product_id"])
+
+
 def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     """One trades-frame row per ``order_id`` from a fills frame.
 
@@ -37,7 +46,8 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     - ``total_fees_usd``: the sum of ``commission``; ``order_time``: the first fill's
       ``trade_time``; ``symbol``: ``product_id``; ``side`` lowercased.
 
-    Sums and products are exact. The two divisions are exact when they terminate within
+    Only :func:`countable` fills count (spot products). Sums and products are exact. The two
+    divisions are exact when they terminate within
     :data:`QUOTIENT_PLACES` places and rounded half-even there otherwise. A fill repeated with
     the same ``trade_id`` counts once. Rows are ordered by ``order_time`` then ``order_id``.
     Raises :class:`BadRowError` naming every fill with a missing value, a price or size that is
@@ -46,7 +56,7 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _AGGREGATE_INPUTS if c not in fills.columns]
     if missing:
         raise BadRowError("fills frame", [("*", c, "column missing") for c in missing])
-    fills = fills.drop_duplicates("trade_id", keep="first")
+    fills = fills[countable(fills)].drop_duplicates("trade_id", keep="first")
     if fills.empty:
         return empty_trades()
     codes, order_ids = pd.factorize(fills["order_id"].to_numpy(dtype=object))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recon_assets.exchange.models import is_spot
 from recon_assets.money import decimal_str
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 from recon_assets.reconcile.compare import (DUPLICATE_COLUMNS, MISMATCH_COLUMNS, OrderDiff,
@@ -139,7 +140,8 @@ def full_audit(exchange_orders: pd.DataFrame, ledger: pd.DataFrame,
     """Everything in the window: missing, phantom, mismatched, duplicated orders and fills.
 
     Duplicate fills (see :func:`find_duplicate_fills`) become ``duplicates`` rows with source
-    ``"fills"``, one per repeated trade id or group of identical fills.
+    ``"fills"``, one per repeated trade id or group of identical fills. Fills of non-spot
+    products are not the ledger's business and are left out, as in every tier.
     """
     if window is not None:
         exchange_orders, ledger = _within(exchange_orders, window), _within(ledger, window)
@@ -149,7 +151,7 @@ def full_audit(exchange_orders: pd.DataFrame, ledger: pd.DataFrame,
     diff = compare_orders(exchange_orders, ledger, tolerances)
     if fills is None or fills.empty:
         return diff
-    found = find_duplicate_fills(fills)
+    found = find_duplicate_fills(fills[is_spot(fills["product_id"])])
     if found.empty:
         return diff
     groups = found.groupby(["order_id", "duplicate_kind", "duplicate_of"], sort=True).size()

@@ -20,7 +20,6 @@ BAD = {
     "bad-huge-size": ("size", {"size": "1e400"}),
     "bad-huge-price": ("price", {"price": "1E+15"}),
     "bad-long-commission": ("commission", {"commission": "0." + "0" * 30 + "1"}),
-    "bad-product": ("product_id", {"product_id": "BTC-PERP-INTX"}),
     "bad-product-case": ("product_id", {"product_id": "btc usd"}),
 }
 
