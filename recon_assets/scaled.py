@@ -123,7 +123,8 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
     narrow = pc.cast(wide, pa.decimal128(38, MAX_PLACES), safe=False)
     kept = pc.equal(pc.cast(narrow, wide.type), wide).to_numpy(zero_copy_only=False)
     scaled, slow = _scale_words(narrow)
-    slow = np.union1d(slow, np.flatnonzero(~kept))
+    slow = np.union1d(np.union1d(slow, np.flatnonzero(~kept)),
+                      _vanished(objects, scaled.mantissa == 0))
     return _merge(scaled, slow, objects[slow])
 
 
@@ -162,7 +163,20 @@ def _try_common_places(objects: np.ndarray) -> Scaled | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * len(objects))
+    if len(_vanished(objects, (words[::2] == 0) & (words[1::2] == 0))):
+        return None
     return Scaled(words[::2].copy(), np.full(len(objects), places, dtype=np.int64))
+
+
+def _vanished(objects: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """Rows pyarrow read as 0 whose value is not 0.
+
+    pyarrow reads a value with more than about 38 places more than the column's scale (such
+    as ``1E-57``) as 0 without a word, where it refuses other values it would round; only
+    the rows read as 0 (few: sizes and prices never are) are looked at one by one.
+    """
+    rows = np.flatnonzero(zero)
+    return rows[[not v.is_zero() for v in objects[rows]]] if len(rows) else rows
 
 
 def _try_words(objects: np.ndarray) -> Scaled | None:
@@ -171,6 +185,7 @@ def _try_words(objects: np.ndarray) -> Scaled | None:
         scaled, slow = _scale_words(pa.array(objects, type=pa.decimal128(38, MAX_PLACES)))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    slow = np.union1d(slow, _vanished(objects, scaled.mantissa == 0))
     return _merge(scaled, slow, objects[slow])
 
 

@@ -47,7 +47,7 @@ def test_aggregate_and_buckets_are_exact_for_any_magnitude(parts):
         fees = sum(c for _, _, c in parts)
         notional = sum(p * s for p, s, _ in parts)
     assert order["size"] == size and order["total_fees_usd"] == fees
-    places = max(18, max(-p.as_tuple().exponent for p, _, _ in parts))
+    places = max(18, max(-p.normalize(WIDE).as_tuple().exponent for p, _, _ in parts))
     average = HALF_EVEN.divide(notional, size).quantize(Decimal(1).scaleb(-places),
                                                          context=HALF_EVEN)
     assert order["price"] == average
