@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import logging
+from decimal import Decimal
+
 import dagster as dg
 import pandas as pd
 import pytest
@@ -43,10 +46,13 @@ def sync(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             with Simulator(fills, tmp_path / "key.json") as simulator:
                 monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
                 monkeypatch.setenv("COINBASE_KEY_FILE", str(simulator.key_file))
-                result = dg.materialize([exchange_fills], resources={
+                result = dg.materialize([exchange_fills], instance=instance, resources={
                     "exchange": ExchangeResource(requests_per_second=1000),
                     "ledger": LedgerResource(database_url=ledger_url)})
         return result
+
+    instance = dg.DagsterInstance.ephemeral()
+    run.instance = instance
 
     return run
 
@@ -86,3 +92,62 @@ def test_derivative_fills_are_archived_and_left_out_of_reconciliation(sync, ledg
     # One derivative fill no longer wedges the sync: a later one still moves.
     later = sync(GOOD + [perp, future, like(2, product_id="ETH-PERP-INTX", **LATER)])
     assert metadata(later)["new_fills"] == 1 and metadata(later)["non_spot_fills"] == 3
+
+
+def warnings(sync, result: dg.ExecuteInProcessResult) -> list[str]:
+    """The run's log messages at WARNING or above."""
+    return [r.user_message for r in sync.instance.all_logs(result.run_id)
+            if r.level >= logging.WARNING]
+
+
+def test_conflicting_reports_of_a_trade_are_kept_reported_and_fail_the_check(sync, ledger_url):
+    first = sync(GOOD + [like(3)])
+    assert checks(first)["check_exchange_fills_no_conflicts"].passed
+    # Next sync: the overlap re-reads x-3 unchanged and with nanoseconds (no conflict), the
+    # exchange reports x-4 twice on one page with two sizes, and x-3 again with another size.
+    nano = like(3, trade_time=GOOD[3]["trade_time"].replace("Z", "090Z"))
+    other = like(3, size="9.5", **LATER)
+    twice = [like(4, **LATER), like(4, size="0.125", **LATER)]
+    result = sync(GOOD + [like(3), nano, other, *twice])
+    check = checks(result)["check_exchange_fills_no_conflicts"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["conflicting_trade_ids"].value == 2
+    fills = archive(ledger_url)
+    versions = fills[fills["trade_id"].isin(["x-3", "x-4"])]
+    assert len(versions) == 4 and versions["conflicting"].sum() == 2
+    assert set(versions[versions["conflicting"]]["size"]) == {Decimal("9.5"), Decimal("0.125")}
+    orders = aggregate_fills(fills).set_index("order_id")
+    assert orders.loc["x-order-3", "size"] == Decimal(GOOD[3]["size"])  # the first report
+    audit = full_audit(orders.reset_index(), orders.reset_index(), fills)
+    flagged = audit.duplicates[audit.duplicates["source"] == "fills"]
+    assert sorted(flagged["order_id"]) == ["x-order-3", "x-order-4"]
+    assert flagged["detail"].str.contains("different values").all()
+    assert any("2 new conflicting reports" in w and "x-3" in w for w in warnings(sync, result))
+    again = sync(GOOD + [like(3), nano, other, *twice])  # re-read: nothing new
+    assert len(archive(ledger_url)) == len(fills)
+    assert not checks(again)["check_exchange_fills_no_conflicts"].passed
+
+
+def test_non_fill_entries_are_archived_never_counted_and_surfaced(sync, ledger_url):
+    fill = like(5)
+    reversal = like(5, entry_id="x-rev-5", trade_type="REVERSAL", size="-" + GOOD[5]["size"])
+    correction = like(6, trade_type="CORRECTION")
+    synthetic = like(7, trade_type="SYNTHETIC")
+    result = sync(GOOD + [fill, reversal, correction, synthetic])
+    assert result.success
+    check = checks(result)["check_exchange_fills_only_fills"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["orders"].value == "x-order-5, x-order-6, x-order-7"
+    assert checks(result)["check_exchange_fills_no_conflicts"].passed  # x-5's reversal too
+    assert any("3 new non-FILL entries" in w for w in warnings(sync, result))
+    fills = archive(ledger_url)
+    assert len(fills[fills["trade_id"] == "x-5"]) == 2
+    orders = aggregate_fills(fills)
+    by_id = orders.set_index("order_id")
+    assert by_id.loc["x-order-5", "size"] == Decimal(GOOD[5]["size"])  # not doubled, not 0
+    assert not {"x-order-6", "x-order-7"} & set(orders["order_id"])
+    audit = full_audit(orders, orders, fills)
+    entries = audit.mismatches[audit.mismatches["field"] == "trade_type"]
+    assert sorted(entries["order_id"]) == ["x-order-5", "x-order-6", "x-order-7"]
+    assert entries["exchange_value"].str.contains("x-rev-5").any()
+    assert not audit.is_clean

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from recon_assets.exchange.models import FILL_COLUMNS, api_time, normalize_fills
+from recon_assets.exchange.models import FRAME_COLUMNS, api_time, normalize_fills
 
 FILL = {
     "entry_id": "e-1", "trade_id": "t-1", "order_id": "o-1",
@@ -18,7 +18,7 @@ FILL = {
 def test_good_fill_is_typed_exactly():
     frame, problems = normalize_fills([FILL])
     assert problems == []
-    assert list(frame.columns) == FILL_COLUMNS
+    assert list(frame.columns) == FRAME_COLUMNS
     row = frame.iloc[0]
     assert row["price"] == Decimal("64000.01") and isinstance(row["price"], Decimal)
     assert row["commission"] == Decimal("0.0790123456789")
@@ -85,7 +85,7 @@ def test_optional_text_may_be_absent_and_repeated_trade_ids_are_kept():
 
 def test_empty_input_gives_typed_empty_frame():
     frame, problems = normalize_fills([])
-    assert problems == [] and frame.empty and list(frame.columns) == FILL_COLUMNS
+    assert problems == [] and frame.empty and list(frame.columns) == FRAME_COLUMNS
     assert str(frame["trade_time"].dtype) == "datetime64[ns, UTC]"
 
 
