@@ -75,6 +75,8 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
         "archived_orders": dg.MetadataValue.int(int(archive["order_id"].nunique())),
         "products": dg.MetadataValue.text(", ".join(sorted(archive["product_id"].unique()))),
         "non_spot_fills": dg.MetadataValue.int(len(non_spot)),
+        "conflicting_reports": dg.MetadataValue.int(int(conflicts["conflicting"].sum())),
+        "non_fill_entries": dg.MetadataValue.int(len(entries)),
         "non_spot_products": dg.MetadataValue.text(
             ", ".join(sorted(non_spot["product_id"].unique()))),
         **time_range(archive["trade_time"]),

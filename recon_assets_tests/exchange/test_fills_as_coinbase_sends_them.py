@@ -123,6 +123,7 @@ def test_conflicting_reports_of_a_trade_are_kept_reported_and_fail_the_check(syn
     assert sorted(flagged["order_id"]) == ["x-order-3", "x-order-4"]
     assert flagged["detail"].str.contains("different values").all()
     assert any("2 new conflicting reports" in w and "x-3" in w for w in warnings(sync, result))
+    assert metadata(result)["conflicting_reports"] == 2
     again = sync(GOOD + [like(3), nano, other, *twice])  # re-read: nothing new
     assert len(archive(ledger_url)) == len(fills)
     assert not checks(again)["check_exchange_fills_no_conflicts"].passed
@@ -140,6 +141,7 @@ def test_non_fill_entries_are_archived_never_counted_and_surfaced(sync, ledger_u
     assert check.metadata["orders"].value == "x-order-5, x-order-6, x-order-7"
     assert checks(result)["check_exchange_fills_no_conflicts"].passed  # x-5's reversal too
     assert any("3 new non-FILL entries" in w for w in warnings(sync, result))
+    assert metadata(result)["non_fill_entries"] == 3
     fills = archive(ledger_url)
     assert len(fills[fills["trade_id"] == "x-5"]) == 2
     orders = aggregate_fills(fills)
