@@ -205,12 +205,21 @@ def scale_arrow(array: pa.Array | pa.ChunkedArray) -> Scaled:
     """The same split for a pyarrow decimal column (nulls give 0), without Python objects."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    biggest = pc.max(pc.abs(array)).as_py() if len(array) else None
+    if biggest is not None and biggest >= 10 ** (_DECIMAL_DIGITS - MAX_PLACES):
+        # pyarrow's cast to 18 places wraps such values around instead of refusing them.
+        return scale_decimals(_decimals_of(array))
     try:
         narrow = pc.fill_null(pc.cast(array, pa.decimal128(38, MAX_PLACES)), 0)
     except pa.ArrowInvalid:  # more than 18 places, or too many digits at 18
-        return scale_decimals(np.array([v or 0 for v in array.to_pylist()], dtype=object))
+        return scale_decimals(_decimals_of(array))
     scaled, slow = _scale_words(narrow)
     return _merge(scaled, slow, narrow.take(pa.array(slow, type=pa.int64())).to_pylist())
+
+
+def _decimals_of(array: pa.Array) -> np.ndarray:
+    """An Arrow decimal column as Decimal objects, nulls as 0."""
+    return np.array([Decimal(0) if v is None else v for v in array.to_pylist()], dtype=object)
 
 
 def _scale_words(array: pa.Array) -> tuple[Scaled, np.ndarray]:

@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon_assets.money import EXACT
 from recon_assets.scaled import (decimal_of, decimal_series, div_half_even, mul_128,
                                  round_half_even, scale_decimals, to_decimals,
-                                 try_scale_decimals)
+                                 scale_arrow, try_scale_decimals)
 
 _DECIMALS = st.builds(lambda digits, exponent, sign: Decimal((sign, digits, exponent)),
                       st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
@@ -88,12 +89,21 @@ def test_back_to_decimals_is_exact_for_any_size_and_places(values: list[Decimal]
 
 def test_values_past_38_places_are_not_read_as_zero() -> None:
     """pyarrow reads ``1E-57`` as 0 at 18 places, without an error: the split must not."""
-    values = [Decimal("1E-57"), Decimal("0"), Decimal("2.5"), Decimal("-3E-80")]
-    for split in (scale_decimals, try_scale_decimals):
-        scaled = split(np.array(values, dtype=object))
-        if scaled is None:  # try_scale_decimals may leave them to the slow split
-            continue
-        assert [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)] == values
+    for values in ([Decimal("1E-57")], [Decimal("2.5"), Decimal("1E-57"), Decimal(0)],
+                   [Decimal("1E-57"), Decimal(0), Decimal("2.5"), Decimal("-3E-80")]):
+        for split in (scale_decimals, try_scale_decimals):
+            scaled = split(np.array(values, dtype=object))
+            if scaled is None:  # try_scale_decimals may leave them to the slow split
+                continue
+            assert [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)] == values
+
+
+def test_arrow_columns_with_many_digits_are_not_wrapped() -> None:
+    """pyarrow's cast of ``decimal128(38, 0)`` to 18 places wraps a 30-digit value around."""
+    values = [Decimal("123456789012345678901234567890"), None, Decimal("-7")]
+    scaled = scale_arrow(pa.array(values, type=pa.decimal128(38, 0)))
+    got = [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)]
+    assert got == [values[0], Decimal(0), values[2]]
 
 
 def test_decimal_of_keeps_every_digit_of_a_long_integer() -> None:

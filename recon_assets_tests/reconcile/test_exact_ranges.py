@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon_assets.fifo import allocate
+from recon_assets.fifo.rules import validate_allocations
 from recon_assets.reconcile.aggregate import aggregate_fills
 from recon_assets.reconcile.compare import compare_orders
 from recon_assets.reconcile.tiers import count_buckets
@@ -68,12 +69,15 @@ def test_compare_sees_a_difference_between_huge_values_exactly(a, b):
 
 @settings(max_examples=40, deadline=None)
 @given(VALUES, VALUES, VALUES, VALUES)
-def test_allocate_is_exact_for_any_magnitude(price, size, fee, sell_price):
-    result = allocate(pd.DataFrame([_order("b", "buy", 0, price, size, fee),
-                                    _order("s", "sell", 1, sell_price, size)]))
+def test_allocate_and_its_validation_are_exact_for_any_magnitude(price, size, fee, sell_price):
+    trades = pd.DataFrame([_order("b", "buy", 0, price, size, fee),
+                           _order("s", "sell", 1, sell_price, size)])
+    result = allocate(trades)
     row = result.iloc[0]
     cent = Decimal("1e-8")  # (price + fee / size) * size: all of it is sold
     cost = WIDE.add(WIDE.multiply(price, size), fee).quantize(cent, context=HALF_EVEN)
     proceeds = WIDE.multiply(sell_price, size).quantize(cent, context=HALF_EVEN)
     assert row["allocated_size"] == size
     assert row["cost_basis_usd"] == cost and row["proceeds_usd"] == proceeds
+    failed = [r.name for r in validate_allocations(result, trades) if not r.passed]
+    assert failed == []
