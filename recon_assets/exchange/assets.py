@@ -36,7 +36,9 @@ _SHOWN = ["trade_id", "entry_id", "order_id", "trade_type", "product_id", "side"
 @dg.asset(check_specs=CHECKS, group_name="exchange", kinds={"python"},
           description="Coinbase fills, synced incrementally from the last sequence_timestamp "
                       "into the exchange_fills archive (kept beyond the exchange's ~12-week "
-                      "retention; deduplicated on trade_id).")
+                      "retention; deduplicated on trade_id). REVERSAL, CORRECTION and "
+                      "SYNTHETIC entries and conflicting reports of a trade are kept apart "
+                      "for review; fills of non-spot products are archived, not reconciled.")
 def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource,
                    ledger: LedgerResource):
     store = ledger.get_store()
@@ -113,9 +115,9 @@ def _warn_new(context: dg.AssetExecutionContext, archive: pd.DataFrame,
             f"{', '.join(sorted(conflicting['trade_id'].unique())[:20])}")
     entries = archive[~is_fill(archive)]
     if len(entries) > entries_before:
-        context.log.warning(
-            f"{len(entries) - entries_before} new non-FILL entries, not counted (review "
-            f"exchange_fill_entries): orders {', '.join(sorted(entries['order_id'].unique())[:20])}")
+        orders = ", ".join(sorted(entries["order_id"].unique())[:20])
+        context.log.warning(f"{len(entries) - entries_before} new non-FILL entries, not "
+                            f"counted (review exchange_fill_entries): orders {orders}")
 
 
 def _invalid_fills(archive: pd.DataFrame) -> int:

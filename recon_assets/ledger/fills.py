@@ -18,8 +18,8 @@ from sqlalchemy import Connection, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
-from recon_assets.exchange.models import (FILL_COLUMNS, entry_key, fills_frame, is_fill,
-                                          same_values, value_digest)
+from recon_assets.exchange.models import (FILL_COLUMNS, FILL_TYPE, entry_key, fills_frame,
+                                          is_fill, same_values, value_digest)
 from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
 from recon_assets.ledger.schema import (exchange_fill_conflicts, exchange_fill_entries,
                                         exchange_fills, sync_state)
@@ -141,10 +141,15 @@ def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,
 
 
 def under_review(store: LedgerStore) -> tuple[int, int]:
-    """How many conflicting reports and non-FILL entries the archive keeps for review."""
+    """How many conflicting reports and non-FILL entries the archive keeps for review
+    (entries archived in ``exchange_fills`` before they were kept apart included)."""
+    legacy = func.upper(exchange_fills.c.trade_type) != FILL_TYPE
     with store.connect() as conn:
-        return tuple(conn.execute(select(func.count()).select_from(table)).scalar() or 0
-                     for table in (exchange_fill_conflicts, exchange_fill_entries))
+        conflicts, entries, old = (conn.execute(query).scalar() or 0 for query in (
+            select(func.count()).select_from(exchange_fill_conflicts),
+            select(func.count()).select_from(exchange_fill_entries),
+            select(func.count()).select_from(exchange_fills).where(legacy)))
+    return conflicts, entries + old
 
 
 def get_sync_value(conn: Connection, name: str) -> str | None:

@@ -51,9 +51,9 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     - ``total_fees_usd``: the sum of ``commission``; ``order_time``: the first fill's
       ``trade_time``; ``symbol``: ``product_id``; ``side`` lowercased.
 
-    Only :func:`countable` fills count (spot FILLs, first reports). Sums and products are exact. The two
-    divisions are exact when they terminate within
-    :data:`QUOTIENT_PLACES` places and rounded half-even there otherwise. A fill repeated with
+    Only :func:`countable` fills count (spot FILLs, first reports). Sums and products are
+    exact. The two divisions are exact when they terminate within :data:`QUOTIENT_PLACES`
+    places and rounded half-even there otherwise. A fill repeated with
     the same ``trade_id`` counts once. Rows are ordered by ``order_time`` then ``order_id``.
     Raises :class:`BadRowError` naming every fill with a missing value, a price or size that is
     not positive, an unknown side, or a product or side that differs from its order's.

@@ -12,12 +12,16 @@ from decimal import Decimal
 import dagster as dg
 import pandas as pd
 import pytest
+from sqlalchemy import insert
 
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.simulator import Simulator
-from recon_assets.ledger.fills import read_fills
+from recon_assets.exchange.models import normalize_fills
+from recon_assets.ledger.bulk import clean_row
+from recon_assets.ledger.fills import ARCHIVED, read_fills
+from recon_assets.ledger.schema import exchange_fills as exchange_fills_table
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.reconcile.aggregate import aggregate_fills
@@ -153,3 +157,19 @@ def test_non_fill_entries_are_archived_never_counted_and_surfaced(sync, ledger_u
     assert sorted(entries["order_id"]) == ["x-order-5", "x-order-6", "x-order-7"]
     assert entries["exchange_value"].str.contains("x-rev-5").any()
     assert not audit.is_clean
+
+
+def test_a_reversal_archived_by_an_older_version_is_still_not_counted(sync, ledger_url):
+    """Archives synced before entries were kept apart hold them in ``exchange_fills``."""
+    sync(GOOD)
+    old, _ = normalize_fills([like(8, trade_type="REVERSAL")])
+    store = LedgerStore(ledger_url)
+    with store.begin() as conn:
+        conn.execute(insert(exchange_fills_table), [clean_row(
+            {**row, "fetched_at": pd.Timestamp.now(tz="UTC")})
+            for row in old[ARCHIVED].to_dict("records")])
+    store.dispose()
+    result = sync(GOOD)
+    assert not checks(result)["check_exchange_fills_only_fills"].passed
+    assert not any("non-FILL" in w for w in warnings(sync, result))  # not new
+    assert "x-order-8" not in set(aggregate_fills(archive(ledger_url))["order_id"])
