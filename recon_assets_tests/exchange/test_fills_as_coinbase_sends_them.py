@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
 import logging
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert
 
+from recon_assets.cli import main
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.resources import ExchangeResource
@@ -173,3 +175,30 @@ def test_a_reversal_archived_by_an_older_version_is_still_not_counted(sync, ledg
     assert not checks(result)["check_exchange_fills_only_fills"].passed
     assert not any("non-FILL" in w for w in warnings(sync, result))  # not new
     assert "x-order-8" not in set(aggregate_fills(archive(ledger_url))["order_id"])
+
+
+def test_tier_3_through_the_cli_reports_conflicts_and_entries_and_backfills_neither(
+        sqlite_url, tmp_path, monkeypatch, capsys):
+    """``recon-assets reconcile --tier 3 --auto-backfill --json`` over such an archive: the
+    conflict is a duplicate, each entry a ``trade_type`` mismatch, and the backfilled orders
+    have the first report's size (never a reversal's, never a derivative)."""
+    LedgerStore(sqlite_url).ensure_schema()
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir()
+    fills = [like(0), like(0, size="7", **LATER), like(1),
+             like(1, entry_id="x-rev-1", trade_type="REVERSAL"),
+             like(2, product_id="BTC-PERP-INTX")]
+    with Simulator(fills, tmp_path / "key.json") as simulator:
+        monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
+        monkeypatch.setenv("COINBASE_KEY_FILE", str(simulator.key_file))
+        assert main(["sync", "-q"]) == 0
+        assert main(["reconcile", "--tier", "3", "--auto-backfill", "--json", "-q"]) == 1
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [d["order_id"] for d in report["duplicates"]] == ["x-order-0"]
+    assert [(m["order_id"], m["field"]) for m in report["mismatches"]] == [
+        ("x-order-1", "trade_type")]
+    missing = {o["order_id"]: o for o in report["missing_orders"]}
+    assert set(missing) == {"x-order-0", "x-order-1"}
+    assert Decimal(missing["x-order-0"]["size"]) == Decimal(GOOD[0]["size"])
+    assert Decimal(missing["x-order-1"]["size"]) == Decimal(GOOD[1]["size"])
