@@ -43,6 +43,11 @@ _SAMPLE = 1024  # values whose places :func:`try_scale_decimals` tries for a who
 _WORD = 1 << 64
 
 
+class BeyondArrow(ValueError):
+    """Values that need more digits or places than an Arrow decimal column can hold (38 for
+    ``decimal128``, 76 for ``decimal256``): callers keep them as ``Decimal`` objects."""
+
+
 @dataclass(frozen=True)
 class Scaled:
     """Exact values ``mantissa * 10**-places``.
@@ -118,7 +123,8 @@ def scale_decimals(values: Sequence[Decimal]) -> Scaled:
     narrow = pc.cast(wide, pa.decimal128(38, MAX_PLACES), safe=False)
     kept = pc.equal(pc.cast(narrow, wide.type), wide).to_numpy(zero_copy_only=False)
     scaled, slow = _scale_words(narrow)
-    slow = np.union1d(slow, np.flatnonzero(~kept))
+    slow = np.union1d(np.union1d(slow, np.flatnonzero(~kept)),
+                      _vanished(objects, scaled.mantissa == 0))
     return _merge(scaled, slow, objects[slow])
 
 
@@ -157,7 +163,20 @@ def _try_common_places(objects: np.ndarray) -> Scaled | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * len(objects))
+    if len(_vanished(objects, (words[::2] == 0) & (words[1::2] == 0))):
+        return None
     return Scaled(words[::2].copy(), np.full(len(objects), places, dtype=np.int64))
+
+
+def _vanished(objects: np.ndarray, zero: np.ndarray) -> np.ndarray:
+    """Rows pyarrow read as 0 whose value is not 0.
+
+    pyarrow reads a value with more than about 38 places more than the column's scale (such
+    as ``1E-57``) as 0 without a word, where it refuses other values it would round; only
+    the rows read as 0 (few: sizes and prices never are) are looked at one by one.
+    """
+    rows = np.flatnonzero(zero)
+    return rows[[not v.is_zero() for v in objects[rows]]] if len(rows) else rows
 
 
 def _try_words(objects: np.ndarray) -> Scaled | None:
@@ -166,6 +185,7 @@ def _try_words(objects: np.ndarray) -> Scaled | None:
         scaled, slow = _scale_words(pa.array(objects, type=pa.decimal128(38, MAX_PLACES)))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
+    slow = np.union1d(slow, _vanished(objects, scaled.mantissa == 0))
     return _merge(scaled, slow, objects[slow])
 
 
@@ -185,12 +205,21 @@ def scale_arrow(array: pa.Array | pa.ChunkedArray) -> Scaled:
     """The same split for a pyarrow decimal column (nulls give 0), without Python objects."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    biggest = pc.max(pc.abs(array)).as_py() if len(array) else None
+    if biggest is not None and biggest >= 10 ** (_DECIMAL_DIGITS - MAX_PLACES):
+        # pyarrow's cast to 18 places wraps such values around instead of refusing them.
+        return scale_decimals(_decimals_of(array))
     try:
         narrow = pc.fill_null(pc.cast(array, pa.decimal128(38, MAX_PLACES)), 0)
     except pa.ArrowInvalid:  # more than 18 places, or too many digits at 18
-        return scale_decimals(np.array([v or 0 for v in array.to_pylist()], dtype=object))
+        return scale_decimals(_decimals_of(array))
     scaled, slow = _scale_words(narrow)
     return _merge(scaled, slow, narrow.take(pa.array(slow, type=pa.int64())).to_pylist())
+
+
+def _decimals_of(array: pa.Array) -> np.ndarray:
+    """An Arrow decimal column as Decimal objects, nulls as 0."""
+    return np.array([Decimal(0) if v is None else v for v in array.to_pylist()], dtype=object)
 
 
 def _scale_words(array: pa.Array) -> tuple[Scaled, np.ndarray]:
@@ -283,9 +312,13 @@ def powers_of_ten(exponent: np.ndarray) -> np.ndarray:
 
 def round_half_even(floor: np.ndarray, remainder: np.ndarray, denominator: np.ndarray
                     ) -> np.ndarray:
-    """``floor + remainder / denominator`` (``0 <= remainder < denominator``) rounded half-even."""
-    twice = 2 * remainder
-    up = (twice > denominator) | ((twice == denominator) & (floor % 2 == 1))
+    """``floor + remainder / denominator`` (``0 <= remainder < denominator``) rounded half-even.
+
+    The remainder is compared with what is left of the denominator, not doubled: ``2 * r``
+    would wrap in int64 for denominators past 2**62.
+    """
+    rest = denominator - remainder
+    up = (remainder > rest) | ((remainder == rest) & (floor % 2 == 1))
     return floor + up.astype(bool)
 
 
@@ -317,8 +350,11 @@ def group_sums(codes: np.ndarray, values: np.ndarray, groups: int) -> np.ndarray
 
 
 def decimal_of(units: object, places: int) -> Decimal:
-    """One integer at ``places`` as an exact Decimal."""
-    return Decimal(int(units)).scaleb(-int(places), context=EXACT)
+    """One integer at ``places`` as an exact Decimal, however many digits it has.
+
+    Built from its text, which no context rounds (``scaleb`` would round to 60 digits).
+    """
+    return Decimal(f"{int(units)}E-{int(places)}")
 
 
 def mul_128(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +379,8 @@ def decimal_array(mantissa: np.ndarray, places: np.ndarray | int,
     """``mantissa * 10**-places`` as an Arrow decimal column, missing where not ``valid``.
 
     Its scale is the most places of a valid value; it is ``decimal128(38, s)``, or
-    ``decimal256(76, s)`` should a value need more than 38 digits. Built straight from the
+    ``decimal256(76, s)`` should a value need more than 38 digits (or places); beyond 76
+    it raises :class:`BeyondArrow` rather than cut words off. Built straight from the
     integers' two's-complement words, no Decimal objects: int64 mantissas (the common case)
     become two words each in a few vectorized steps, Python ints are split with shifts.
     """
@@ -374,7 +411,11 @@ def decimal_array(mantissa: np.ndarray, places: np.ndarray | int,
     else:
         ints = np.where(valid, mantissa, 0).astype(object) * powers_of_ten(shift)
         biggest = max(abs(int(ints.max())), abs(int(ints.min()))) if n else 0
-        words = np.empty((n, 2 if biggest < 10 ** _DECIMAL_DIGITS else 4), dtype="<u8")
+        width = next((w for w in (2, 4) if scale <= w * _DECIMAL_DIGITS // 2
+                      and biggest < 10 ** (w * _DECIMAL_DIGITS // 2)), None)
+        if width is None:  # more words would be cut off: the value would wrap
+            raise BeyondArrow(f"{len(str(biggest))} digits at {scale} places")
+        words = np.empty((n, width), dtype="<u8")
         for k in range(words.shape[1]):
             words[:, k] = ((ints >> (64 * k)) & (_WORD - 1)).astype(np.uint64)
     dtype = pa.decimal128(_DECIMAL_DIGITS, scale) if words.shape[1] == 2 else \
@@ -391,8 +432,11 @@ def decimal_series(mantissa: np.ndarray, places: np.ndarray | int, valid: np.nda
     result columns are this. Should a value not fit 38 digits, the Series holds Decimal
     objects instead (``None`` where not valid): slower, never rounded.
     """
-    array = decimal_array(mantissa, places, valid)
-    if pa.types.is_decimal128(array.type):
+    try:
+        array = decimal_array(mantissa, places, valid)
+    except BeyondArrow:
+        array = None
+    if array is not None and pa.types.is_decimal128(array.type):
         return pd.Series(pd.arrays.ArrowExtensionArray(array))
     places = np.broadcast_to(np.asarray(places, dtype=np.int64), (len(mantissa),))
     return pd.Series([decimal_of(m, k) if ok else None
@@ -419,5 +463,8 @@ def to_decimals(ints: np.ndarray, scale: int) -> pd.Series:
     out = np.empty(len(stripped), dtype=object)
     for p in np.unique(places):
         chosen = places == p
-        out[chosen] = decimal_array(stripped[chosen], int(p)).to_pandas().to_numpy()
+        try:
+            out[chosen] = decimal_array(stripped[chosen], int(p)).to_pandas().to_numpy()
+        except BeyondArrow:
+            out[chosen] = [decimal_of(units, p) for units in stripped[chosen]]
     return pd.Series(out, dtype=object)

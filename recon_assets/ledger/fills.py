@@ -1,7 +1,8 @@
 """The fills archive (``exchange_fills``) and the sync bookkeeping (``sync_state``).
 
 The exchange keeps fills for a limited time; the archive keeps them for good, one row per
-``trade_id``, exactly as typed in the fills frame (money as exact decimals). Writers take a
+``trade_id``, exactly as typed in the fills frame (money as exact decimals), beside it the
+entries that are not fills and the conflicting reports of a trade (both for review). Writers take a
 connection from :meth:`LedgerStore.begin` so the fills and the sync cursor that says how far
 they go commit together or not at all.
 """
@@ -13,13 +14,15 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
-from recon_assets.exchange.models import FILL_COLUMNS, fills_frame
+from recon_assets.exchange.models import (FILL_COLUMNS, FILL_TYPE, entry_key, fills_frame,
+                                          is_fill, same_values, value_digest)
 from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
-from recon_assets.ledger.schema import exchange_fills, sync_state
+from recon_assets.ledger.schema import (exchange_fill_conflicts, exchange_fill_entries,
+                                        exchange_fills, sync_state)
 from recon_assets.ledger.store import LedgerStore
 
 BATCH_SIZE = 1000
@@ -37,28 +40,59 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
 
 
 def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
-    """Insert the fills not archived yet (by ``trade_id``); return how many were new.
+    """Archive what is new in a fills frame; return how many rows were new.
 
-    Existing rows are never changed, so archiving the same fills twice is a no-op. The insert
-    ``RETURNING`` the trade ids it really inserted gives an exact count on both backends even
-    when another sync archives the same fills concurrently. On PostgreSQL the fills are first
+    FILLs go to ``exchange_fills``, one per ``trade_id``: the first report seen. A report of a
+    known ``trade_id`` with other values (:func:`~recon_assets.exchange.models.same_values`),
+    against the archive or within ``fills``, goes to ``exchange_fill_conflicts`` (once per
+    version) for review; an identical re-read (the sync overlap) is nothing. Other entries
+    (REVERSAL, CORRECTION, SYNTHETIC) go to ``exchange_fill_entries`` on their entry key.
+    Existing rows are never changed, so archiving the same fills twice is a no-op. Inserts
+    ``RETURNING`` the keys they really inserted count exactly on both backends even when
+    another sync archives the same fills concurrently. On PostgreSQL new fills are first
     COPied into a temporary table and inserted from there in one statement
     (:mod:`recon_assets.ledger.bulk`); elsewhere they go in batches of bound rows.
     """
     if fills.empty:
         return 0
-    unique = fills.drop_duplicates("trade_id", keep="first")
     fetched_at = datetime.now(timezone.utc)
-    if can_copy(conn):
-        return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
+    trades = fills[is_fill(fills)]
+    entries = fills[~is_fill(fills)]
+    archived = _archived(conn, trades["trade_id"])
+    known = trades["trade_id"].isin(archived["trade_id"])
+    unique = trades[~known].drop_duplicates("trade_id", keep="first")
+    reference = pd.concat([archived, unique], ignore_index=True).set_index("trade_id")
+    differs = ~same_values(trades, reference.loc[trades["trade_id"]])
+    _insert(conn, exchange_fill_conflicts, [
+        {**row, "digest": value_digest(row), "seen_at": fetched_at}
+        for row in trades[differs][ARCHIVED].to_dict("records")])
+    inserted = _insert(conn, exchange_fill_entries, [
+        {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
+        for row in entries[ARCHIVED].to_dict("records")])
+    if can_copy(conn) and len(unique):
+        return inserted + _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
+    return inserted + _insert(conn, exchange_fills, [
+        {**row, "fetched_at": fetched_at} for row in unique[ARCHIVED].to_dict("records")])
+
+
+def _archived(conn: Connection, trade_ids: pd.Series) -> pd.DataFrame:
+    """The archived fills of these trade ids (in batches under the bound-parameter limit)."""
+    ids = sorted(set(trade_ids))
+    query = select(*(exchange_fills.c[c] for c in ARCHIVED))
+    rows = [dict(row._mapping) for i in range(0, len(ids), BATCH_SIZE)
+            for row in conn.execute(query.where(
+                exchange_fills.c.trade_id.in_(ids[i:i + BATCH_SIZE])))]
+    return fills_frame(rows)[ARCHIVED]
+
+
+def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert-ignore bound rows in batches; how many were new (by the table's first key)."""
     # to_dict gives Python scalars (bools, ints); clean_row turns Timestamps into datetimes.
-    rows = [clean_row({**row, "fetched_at": fetched_at})
-            for row in unique[ARCHIVED].to_dict("records")]
-    stmt = _insert_ignoring_duplicates(conn, exchange_fills).returning(exchange_fills.c.trade_id)
-    inserted = 0
-    for start in range(0, len(rows), BATCH_SIZE):
-        inserted += len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
-    return inserted
+    rows = [clean_row(row) for row in rows]
+    key = list(table.primary_key.columns)[0]
+    stmt = _insert_ignoring_duplicates(conn, table).returning(key)
+    return sum(len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
+               for start in range(0, len(rows), BATCH_SIZE))
 
 
 def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
@@ -77,24 +111,30 @@ def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
 def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,
                order_ids: Sequence[str] | None = None, start: datetime | None = None,
                end: datetime | None = None) -> pd.DataFrame:
-    """Archived fills as an exact fills frame; ``start``/``end`` bound ``trade_time`` inclusively.
+    """Everything archived, as an exact fills frame; ``start``/``end`` bound ``trade_time``
+    inclusively.
 
-    ``order_ids`` are matched in batches so any number of them stays under the database's
-    bound-parameter limit.
+    The fills, the non-FILL entries and the conflicting reports (``conflicting`` True): so a
+    reader sees every report; :func:`recon_assets.reconcile.aggregate.countable` says which
+    count. ``order_ids`` are matched in batches so any number of them stays under the
+    database's bound-parameter limit.
     """
-    base = select(*(exchange_fills.c[c] for c in ARCHIVED))
-    if product_ids:
-        base = base.where(exchange_fills.c.product_id.in_(list(product_ids)))
-    if start is not None:
-        base = base.where(exchange_fills.c.trade_time >= start)
-    if end is not None:
-        base = base.where(exchange_fills.c.trade_time <= end)
-    if order_ids is None:
-        queries = [base]
-    else:
-        ids = sorted(set(order_ids))
-        queries = [base.where(exchange_fills.c.order_id.in_(ids[i:i + BATCH_SIZE]))
-                   for i in range(0, len(ids), BATCH_SIZE)]
+    queries = []
+    for table in (exchange_fills, exchange_fill_entries, exchange_fill_conflicts):
+        base = select(*(table.c[c] for c in ARCHIVED),
+                      literal(table is exchange_fill_conflicts).label("conflicting"))
+        if product_ids:
+            base = base.where(table.c.product_id.in_(list(product_ids)))
+        if start is not None:
+            base = base.where(table.c.trade_time >= start)
+        if end is not None:
+            base = base.where(table.c.trade_time <= end)
+        if order_ids is None:
+            queries.append(base)
+        else:
+            ids = sorted(set(order_ids))
+            queries += [base.where(table.c.order_id.in_(ids[i:i + BATCH_SIZE]))
+                        for i in range(0, len(ids), BATCH_SIZE)]
     with store.connect() as conn:
         rows = [dict(row._mapping) for query in queries for row in conn.execute(query)]
     return fills_frame(rows)
@@ -103,6 +143,18 @@ def read_fills(store: LedgerStore, *, product_ids: Sequence[str] | None = None,
 def has_fills(conn: Connection) -> bool:
     """Whether the archive holds any fill (one indexed row is read, whatever its size)."""
     return conn.execute(select(exchange_fills.c.trade_id).limit(1)).first() is not None
+
+
+def under_review(store: LedgerStore) -> tuple[int, int]:
+    """How many conflicting reports and non-FILL entries the archive keeps for review
+    (entries archived in ``exchange_fills`` before they were kept apart included)."""
+    legacy = func.upper(exchange_fills.c.trade_type) != FILL_TYPE
+    with store.connect() as conn:
+        conflicts, entries, old = (conn.execute(query).scalar() or 0 for query in (
+            select(func.count()).select_from(exchange_fill_conflicts),
+            select(func.count()).select_from(exchange_fill_entries),
+            select(func.count()).select_from(exchange_fills).where(legacy)))
+    return conflicts, entries + old
 
 
 def get_sync_value(conn: Connection, name: str) -> str | None:

@@ -152,24 +152,57 @@ manual_review_queue = Table(
                      name="uq_manual_review_queue_sell_version"),
 )
 
+def _fill_values() -> list[Column]:
+    """The columns of one archived Coinbase entry after its ``trade_id`` (new objects for
+    each table: a Column belongs to one table)."""
+    return [
+        Column("entry_id", Text),
+        Column("order_id", Text, nullable=False),
+        Column("product_id", Text, nullable=False),
+        Column("side", Text, nullable=False),
+        Column("trade_time", UtcDateTime, nullable=False),
+        Column("sequence_timestamp", UtcDateTime, nullable=False),
+        Column("price", ExactDecimal, nullable=False),
+        Column("size", ExactDecimal, nullable=False),
+        Column("commission", ExactDecimal, nullable=False),
+        Column("size_in_quote", Boolean, nullable=False),
+        Column("trade_type", Text),
+        Column("liquidity_indicator", Text),
+    ]
+
+
 exchange_fills = Table(
     "exchange_fills", metadata,
     Column("trade_id", Text, primary_key=True),
-    Column("entry_id", Text),
-    Column("order_id", Text, nullable=False),
-    Column("product_id", Text, nullable=False),
-    Column("side", Text, nullable=False),
-    Column("trade_time", UtcDateTime, nullable=False),
-    Column("sequence_timestamp", UtcDateTime, nullable=False),
-    Column("price", ExactDecimal, nullable=False),
-    Column("size", ExactDecimal, nullable=False),
-    Column("commission", ExactDecimal, nullable=False),
-    Column("size_in_quote", Boolean, nullable=False),
-    Column("trade_type", Text),
-    Column("liquidity_indicator", Text),
+    *_fill_values(),
     Column("fetched_at", UtcDateTime, nullable=False),
     Index("ix_exchange_fills_order_id", "order_id"),
     Index("ix_exchange_fills_product_time", "product_id", "trade_time"),
+)
+
+#: Entries whose ``trade_type`` is not ``FILL`` (REVERSAL, CORRECTION, SYNTHETIC): kept for
+#: review, never counted. A reversal may share its fill's ``trade_id``, so they are keyed on
+#: ``entry_key``: the ``entry_id``, or ``TRADE_TYPE:trade_id`` when none was sent.
+exchange_fill_entries = Table(
+    "exchange_fill_entries", metadata,
+    Column("entry_key", Text, primary_key=True),
+    Column("trade_id", Text, nullable=False),
+    *_fill_values(),
+    Column("fetched_at", UtcDateTime, nullable=False),
+    Index("ix_exchange_fill_entries_order_id", "order_id"),
+)
+
+#: Later reports of an archived ``trade_id`` with other values: the archive keeps the first
+#: seen, this table every differing version (once per ``digest`` of its values) and when.
+exchange_fill_conflicts = Table(
+    "exchange_fill_conflicts", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("trade_id", Text, nullable=False),
+    *_fill_values(),
+    Column("digest", Text, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),
+    UniqueConstraint("trade_id", "digest", name="uq_exchange_fill_conflicts_trade_digest"),
 )
 
 sync_state = Table(

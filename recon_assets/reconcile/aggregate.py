@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from recon_assets.errors import BadRowError
-from recon_assets.exchange.models import FILL_COLUMNS
+from recon_assets.exchange.models import FILL_COLUMNS, is_fill, is_spot, same_values
 from recon_assets.scaled import (Scaled, div_half_even, group_starts, group_sums, scale_values,
                                  spread, to_decimals)
 from recon_assets.trades import SIDES, TRADE_COLUMNS, empty_trades
@@ -27,6 +27,20 @@ _AGGREGATE_INPUTS = ["trade_id", "order_id", "trade_time", "price", "size", "com
 CONTENT_KEY = ["order_id", "trade_time", "price", "size", "size_in_quote"]
 
 
+def countable(fills: pd.DataFrame) -> np.ndarray:
+    """Which rows of a fills frame make up a spot order.
+
+    Left out: fills of perpetuals and futures (``BTC-PERP-INTX``, ``BIT-31JAN25-CDE``: not
+    orders of the spot ledger); REVERSAL, CORRECTION and SYNTHETIC entries (Coinbase's docs
+    do not say how they change an order, so none is folded in: each is a finding to review);
+    and conflicting reports of an archived trade (the first report seen counts).
+    """
+    keep = is_spot(fills["product_id"]) & is_fill(fills)
+    if "conflicting" in fills.columns:
+        keep &= ~fills["conflicting"].to_numpy(dtype=bool)
+    return keep
+
+
 def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     """One trades-frame row per ``order_id`` from a fills frame.
 
@@ -37,8 +51,9 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     - ``total_fees_usd``: the sum of ``commission``; ``order_time``: the first fill's
       ``trade_time``; ``symbol``: ``product_id``; ``side`` lowercased.
 
-    Sums and products are exact. The two divisions are exact when they terminate within
-    :data:`QUOTIENT_PLACES` places and rounded half-even there otherwise. A fill repeated with
+    Only :func:`countable` fills count (spot FILLs, first reports). Sums and products are
+    exact. The two divisions are exact when they terminate within :data:`QUOTIENT_PLACES`
+    places and rounded half-even there otherwise. A fill repeated with
     the same ``trade_id`` counts once. Rows are ordered by ``order_time`` then ``order_id``.
     Raises :class:`BadRowError` naming every fill with a missing value, a price or size that is
     not positive, an unknown side, or a product or side that differs from its order's.
@@ -46,7 +61,7 @@ def aggregate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in _AGGREGATE_INPUTS if c not in fills.columns]
     if missing:
         raise BadRowError("fills frame", [("*", c, "column missing") for c in missing])
-    fills = fills.drop_duplicates("trade_id", keep="first")
+    fills = fills[countable(fills)].drop_duplicates("trade_id", keep="first")
     if fills.empty:
         return empty_trades()
     codes, order_ids = pd.factorize(fills["order_id"].to_numpy(dtype=object))
@@ -118,16 +133,25 @@ def _raise_bad(fills: pd.DataFrame, rules: list[tuple[str, np.ndarray, str]]) ->
 def find_duplicate_fills(fills: pd.DataFrame) -> pd.DataFrame:
     """Fills reported more than once: every copy, with what makes it a duplicate.
 
-    Two kinds (``duplicate_kind``): ``"trade_id"``, the same ``trade_id`` seen more than once;
+    Three kinds (``duplicate_kind``): ``"conflict"``, one ``trade_id`` reported with different
+    values (:func:`~recon_assets.exchange.models.same_values`), every version listed;
+    ``"trade_id"``, the same ``trade_id`` seen more than once with the same values;
     ``"content"``, distinct trade ids identical in order, time, price, size (and its unit,
     ``size_in_quote``), i.e. one execution booked twice. ``duplicate_of`` is the repeated
-    ``trade_id``, or for content duplicates the group's smallest ``trade_id``. The result has
-    the fill columns present in ``fills`` plus those two; it is empty when there are none.
+    ``trade_id``, or for content duplicates the group's smallest ``trade_id``. Only FILLs
+    are compared (a reversal shares its fill's trade id by design). The result has the fill
+    columns present in ``fills`` plus those two; it is empty when there are none.
     """
     columns = [c for c in FILL_COLUMNS if c in fills.columns]
-    repeated = fills[fills["trade_id"].duplicated(keep=False)][columns].assign(
-        duplicate_kind="trade_id", duplicate_of=lambda f: f["trade_id"])
-    unique = fills.drop_duplicates("trade_id", keep="first")
+    fills = fills[is_fill(fills)]
+    repeated = fills[fills["trade_id"].duplicated(keep=False)]
+    firsts = repeated.drop_duplicates("trade_id").set_index("trade_id")
+    differs = ~same_values(repeated, firsts.loc[repeated["trade_id"]])
+    conflicted = repeated["trade_id"].isin(repeated["trade_id"][differs]).to_numpy()
+    repeated = repeated[columns].assign(
+        duplicate_kind=np.where(conflicted, "conflict", "trade_id"),
+        duplicate_of=lambda f: f["trade_id"])
+    unique = fills[countable(fills)].drop_duplicates("trade_id", keep="first")
     same = unique[unique.duplicated(CONTENT_KEY, keep=False)][columns]
     same = same.assign(duplicate_kind="content", duplicate_of=same.groupby(
         CONTENT_KEY, dropna=False)["trade_id"].transform("min"))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recon_assets.exchange.models import is_fill, is_spot
 from recon_assets.money import decimal_str
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 from recon_assets.reconcile.compare import (DUPLICATE_COLUMNS, MISMATCH_COLUMNS, OrderDiff,
@@ -139,7 +140,11 @@ def full_audit(exchange_orders: pd.DataFrame, ledger: pd.DataFrame,
     """Everything in the window: missing, phantom, mismatched, duplicated orders and fills.
 
     Duplicate fills (see :func:`find_duplicate_fills`) become ``duplicates`` rows with source
-    ``"fills"``, one per repeated trade id or group of identical fills.
+    ``"fills"``, one per repeated trade id (conflicting reports included) or group of
+    identical fills. Each REVERSAL, CORRECTION or SYNTHETIC entry becomes a ``mismatches`` row
+    of its order (field ``trade_type``): it is not counted, so a person must review the order.
+    Fills of non-spot products are not the ledger's business and are left out, as in every
+    tier.
     """
     if window is not None:
         exchange_orders, ledger = _within(exchange_orders, window), _within(ledger, window)
@@ -149,6 +154,11 @@ def full_audit(exchange_orders: pd.DataFrame, ledger: pd.DataFrame,
     diff = compare_orders(exchange_orders, ledger, tolerances)
     if fills is None or fills.empty:
         return diff
+    fills = fills[is_spot(fills["product_id"])]
+    entries = _entry_findings(fills[~is_fill(fills)])
+    if len(entries):
+        diff = dataclasses.replace(diff, mismatches=entries if diff.mismatches.empty else
+                                   pd.concat([diff.mismatches, entries], ignore_index=True))
     found = find_duplicate_fills(fills)
     if found.empty:
         return diff
@@ -157,13 +167,37 @@ def full_audit(exchange_orders: pd.DataFrame, ledger: pd.DataFrame,
         "order_id": pd.Series(groups.index.get_level_values(0), dtype=object),
         "source": "fills",
         "count": groups.to_numpy(dtype=np.int64),
-        "detail": [f"trade id {of} reported {n} times" if kind == "trade_id" else
-                   f"{n} fills identical to trade id {of} (order, time, price, size)"
-                   for (_, kind, of), n in groups.items()],
+        "detail": [_duplicate_detail(kind, of, n) for (_, kind, of), n in groups.items()],
     }, columns=DUPLICATE_COLUMNS)
     both = rows if diff.duplicates.empty else pd.concat([diff.duplicates, rows],
                                                         ignore_index=True)
     return dataclasses.replace(diff, duplicates=both)
+
+
+def _duplicate_detail(kind: str, of: str, n: int) -> str:
+    if kind == "conflict":
+        return (f"trade id {of} reported {n} times with different values (the first report "
+                "seen is counted; every version is kept in exchange_fill_conflicts)")
+    if kind == "trade_id":
+        return f"trade id {of} reported {n} times"
+    return f"{n} fills identical to trade id {of} (order, time, price, size)"
+
+
+def _entry_findings(entries: pd.DataFrame) -> pd.DataFrame:
+    """One ``trade_type`` mismatch row per non-FILL entry, naming the entry and its values."""
+    if entries.empty:
+        return empty_frame(MISMATCH_COLUMNS)
+    return pd.DataFrame({
+        "order_id": entries["order_id"].to_numpy(dtype=object),
+        "symbol": entries["product_id"].to_numpy(dtype=object),
+        "field": "trade_type",
+        "exchange_value": [
+            f"{e['trade_type']} entry {e['entry_id']} of trade {e['trade_id']} (size "
+            f"{_text(e['size'])}, price {_text(e['price'])}, commission "
+            f"{_text(e['commission'])}) is not counted: review the order"
+            for e in entries.to_dict("records")],
+        "ledger_value": None,
+    }, columns=MISMATCH_COLUMNS)
 
 
 def _within(trades: pd.DataFrame, window: Window) -> pd.DataFrame:

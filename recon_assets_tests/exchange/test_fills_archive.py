@@ -41,7 +41,11 @@ def test_only_new_trade_ids_are_inserted_and_existing_rows_never_change(store):
     changed = FILLS.head(5).assign(price=Decimal("1"))
     with store.begin() as conn:
         assert archive_fills(conn, pd.concat([changed, FILLS.iloc[10:20]])) == 10
-    assert list(read_fills(store)["price"]) == list(FILLS.head(20)["price"])
+    archive = read_fills(store)
+    kept = archive[~archive["conflicting"]]
+    assert list(kept["price"]) == list(FILLS.head(20)["price"])
+    # The other values are not lost either: kept beside, for review (issue 14).
+    assert sorted(archive[archive["conflicting"]]["trade_id"]) == sorted(changed["trade_id"])
 
 
 def test_read_filters(store):

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from recon_assets.exchange.models import FILL_COLUMNS, api_time, normalize_fills
+from recon_assets.exchange.models import FRAME_COLUMNS, api_time, normalize_fills
 
 FILL = {
     "entry_id": "e-1", "trade_id": "t-1", "order_id": "o-1",
@@ -18,7 +18,7 @@ FILL = {
 def test_good_fill_is_typed_exactly():
     frame, problems = normalize_fills([FILL])
     assert problems == []
-    assert list(frame.columns) == FILL_COLUMNS
+    assert list(frame.columns) == FRAME_COLUMNS
     row = frame.iloc[0]
     assert row["price"] == Decimal("64000.01") and isinstance(row["price"], Decimal)
     assert row["commission"] == Decimal("0.0790123456789")
@@ -49,6 +49,10 @@ def test_side_is_read_case_insensitively_and_numbers_may_be_json_numbers():
     ({"price": "-1"}, "price", "must be positive"),
     ({"price": "NaN"}, "price", "not finite"),
     ({"commission": "-0.01"}, "commission", "must not be negative"),
+    ({"size": "1e400"}, "size", "out of range"),
+    ({"price": "1E+15"}, "price", "out of range"),
+    ({"commission": "1e-31"}, "commission", "more than 30 decimal places"),
+    ({"size": 1e300}, "size", "out of range"),
     ({"side": "UNKNOWN_ORDER_SIDE"}, "side", "unknown side"),
     ({"product_id": "BTCUSD"}, "product_id", "not BASE-QUOTE"),
     ({"product_id": "btc-usd"}, "product_id", "not BASE-QUOTE"),
@@ -81,9 +85,17 @@ def test_optional_text_may_be_absent_and_repeated_trade_ids_are_kept():
 
 def test_empty_input_gives_typed_empty_frame():
     frame, problems = normalize_fills([])
-    assert problems == [] and frame.empty and list(frame.columns) == FILL_COLUMNS
+    assert problems == [] and frame.empty and list(frame.columns) == FRAME_COLUMNS
     assert str(frame["trade_time"].dtype) == "datetime64[ns, UTC]"
 
 
 def test_api_time_is_rfc3339_utc():
     assert api_time(pd.Timestamp("2026-03-01 12:00:00.5+02:00")) == "2026-03-01T10:00:00.500000Z"
+
+
+@pytest.mark.filterwarnings("error")
+def test_nanosecond_times_are_floored_to_microseconds_without_a_warning():
+    frame, problems = normalize_fills([{**FILL, "trade_time": "2023-01-18T01:37:38.091377090Z"}])
+    assert problems == []
+    assert frame.iloc[0]["trade_time"] == pd.Timestamp("2023-01-18T01:37:38.091377", tz="UTC")
+    frame["trade_time"].iloc[0].to_pydatetime()

@@ -21,6 +21,7 @@ from recon_assets.exchange.sync import (SOURCE_NAME, Listing, cursor_name, listi
 from recon_assets.ledger.fills import get_sync_value, read_fills, set_sync_value
 from recon_assets.ledger.store import LedgerStore
 from recon_assets_tests.reliability.conftest import snapshot
+from recon_assets.reconcile.aggregate import aggregate_fills
 
 FAST = RetryPolicy(max_attempts=10, max_seconds=30, base_delay=0.01, max_delay=0.1)
 FILLS = demo_history().fills
@@ -220,3 +221,20 @@ def test_an_archive_without_a_recorded_source_adopts_the_current_one(
     with store.connect() as conn:
         assert get_sync_value(conn, SOURCE_NAME) == client.source
     assert len(archived(store)) == len(FILLS)
+
+
+@pytest.mark.filterwarnings("error")
+def test_nanosecond_times_sync_without_a_warning(sim, client, store):
+    """Coinbase may send ``2023-01-18T01:37:38.091377090Z``: the archive keeps microseconds
+    (what both databases store), and nothing on the way warns about the dropped digits."""
+    nano = [{**fill, "trade_time": fill["trade_time"].replace("Z", "090Z"),
+             "sequence_timestamp": fill["sequence_timestamp"].replace("Z", "001Z")}
+            for fill in later_fills(3)]
+    sim.add_fills(nano)
+    result = sync_fills(client, store)
+    assert result.new_fills == len(FILLS) + 3
+    again = sync_fills(client, store)
+    assert again.new_fills == 0
+    times = archived(store).set_index("trade_id")["trade_time"]
+    assert times["later-1"] == pd.Timestamp(later_fills(3)[1]["trade_time"])
+    aggregate_fills(read_fills(store))

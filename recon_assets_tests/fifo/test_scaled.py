@@ -6,11 +6,14 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recon_assets.money import EXACT
-from recon_assets.scaled import decimal_series, mul_128, scale_decimals
+from recon_assets.scaled import (decimal_of, decimal_series, div_half_even, mul_128,
+                                 round_half_even, scale_decimals, to_decimals,
+                                 scale_arrow, try_scale_decimals)
 
 _DECIMALS = st.builds(lambda digits, exponent, sign: Decimal((sign, digits, exponent)),
                       st.lists(st.integers(0, 9), min_size=1, max_size=40).map(tuple),
@@ -63,3 +66,55 @@ def test_mul_128_is_the_exact_product(pairs: list[tuple[int, int]]) -> None:
                         np.array([p[1] for p in pairs], dtype=np.int64))
     for (a, b), lo, hi in zip(pairs, low.tolist(), high.tolist()):
         assert hi * 2 ** 64 + (lo % 2 ** 64) == a * b
+
+
+_HUGE = st.builds(lambda digits, exponent, sign: Decimal((sign, digits, exponent)),
+                  st.lists(st.integers(0, 9), min_size=1, max_size=90).map(tuple),
+                  st.integers(-90, 400), st.integers(0, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_HUGE, min_size=1, max_size=12))
+def test_back_to_decimals_is_exact_for_any_size_and_places(values: list[Decimal]) -> None:
+    """No word is cut off (values past 2**255) and no scale past what Arrow holds is forced
+    on it: every way back from integers gives the exact value, never a wrapped one."""
+    scaled = scale_decimals(np.array(values, dtype=object))
+    places = scaled.most_places
+    ints = scaled.ints_at(places)
+    assert to_decimals(ints, places).tolist() == values
+    valid = np.ones(len(values), dtype=bool)
+    assert decimal_series(scaled.mantissa, scaled.places, valid).tolist() == values
+    assert [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)] == values
+
+
+def test_values_past_38_places_are_not_read_as_zero() -> None:
+    """pyarrow reads ``1E-57`` as 0 at 18 places, without an error: the split must not."""
+    for values in ([Decimal("1E-57")], [Decimal("2.5"), Decimal("1E-57"), Decimal(0)],
+                   [Decimal("1E-57"), Decimal(0), Decimal("2.5"), Decimal("-3E-80")]):
+        for split in (scale_decimals, try_scale_decimals):
+            scaled = split(np.array(values, dtype=object))
+            if scaled is None:  # try_scale_decimals may leave them to the slow split
+                continue
+            assert [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)] == values
+
+
+def test_arrow_columns_with_many_digits_are_not_wrapped() -> None:
+    """pyarrow's cast of ``decimal128(38, 0)`` to 18 places wraps a 30-digit value around."""
+    values = [Decimal("123456789012345678901234567890"), None, Decimal("-7")]
+    scaled = scale_arrow(pa.array(values, type=pa.decimal128(38, 0)))
+    got = [decimal_of(m, k) for m, k in zip(scaled.mantissa, scaled.places)]
+    assert got == [values[0], Decimal(0), values[2]]
+
+
+def test_decimal_of_keeps_every_digit_of_a_long_integer() -> None:
+    units = 10 ** 70 + 1
+    assert decimal_of(units, 8) == Decimal(f"{units}E-8")
+    assert decimal_of(units, 8).as_tuple().digits[-1] == 1
+
+
+def test_half_even_rounding_does_not_wrap_near_the_int64_limit() -> None:
+    big = np.array([2 ** 63 - 1], dtype=np.int64)
+    rem = np.array([2 ** 62 + 1], dtype=np.int64)  # more than half of big: rounds up
+    assert round_half_even(np.array([4], dtype=np.int64), rem, big).tolist() == [5]
+    assert div_half_even(np.array([2 ** 63 - 1], dtype=np.int64),
+                         np.array([2 ** 62], dtype=np.int64)).tolist() == [2]

@@ -19,7 +19,9 @@ BAD = {
     "bad-size": ("size", {"size": "-0.25"}),
     "bad-zero-size": ("size", {"size": "0"}),
     "bad-commission": ("commission", {"commission": "-1.5"}),
-    "bad-product": ("product_id", {"product_id": "BTC-PERP-INTX"}),
+    "bad-huge-size": ("size", {"size": "1e400"}),
+    "bad-huge-price": ("price", {"price": "1E+15"}),
+    "bad-long-commission": ("commission", {"commission": "0." + "0" * 30 + "1"}),
     "bad-product-case": ("product_id", {"product_id": "btc usd"}),
 }
 
