@@ -32,11 +32,12 @@ def stage_plan(conn: Connection, run_id: str, plan: Plan) -> None:
         started_at=plan.started, ledger_problems=[list(p) for p in plan.ledger_problems]))
 
 
-def read_plan(conn: Connection, run_id: str) -> Plan:
+def read_plan(conn: Connection, run_id: str, *, lock: bool = False) -> Plan:
     """The plan staged for ``run_id``; a clear error when there is none (cleaned up, or the
-    plan step did not run in this run)."""
-    row = conn.execute(select(fifo_staging_runs).where(
-        fifo_staging_runs.c.run_id == run_id)).mappings().first()
+    plan step did not run in this run). ``lock`` holds its row until the transaction ends,
+    so a concurrent :func:`discard` waits and then sees what this transaction added."""
+    query = select(fifo_staging_runs).where(fifo_staging_runs.c.run_id == run_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise LedgerError(f"no staged FIFO plan for run {run_id} in fifo_staging_runs: "
                           "re-execute the whole run (a finished run's staging rows are "
@@ -51,7 +52,7 @@ def stage_part(conn: Connection, run_id: str, symbol: str, part: SymbolAllocatio
     Refused when the run's plan is gone (the run was given up and cleaned up while this step
     still ran), so a late step cannot leave rows behind that nothing would promote.
     """
-    read_plan(conn, run_id)
+    read_plan(conn, run_id, lock=True)
     conn.execute(delete(fifo_staging).where((fifo_staging.c.run_id == run_id)
                                             & (fifo_staging.c.symbol == symbol)))
     conn.execute(insert(fifo_staging).values(
@@ -84,11 +85,12 @@ def staged_runs(conn: Connection) -> dict[str, datetime | None]:
 
 
 def discard(conn: Connection, run_ids: Iterable[str]) -> None:
-    """Delete the staged rows of these runs."""
+    """Delete the staged rows of these runs (plans first: that waits for a step still staging
+    a part under the plan's row lock, so its part is then deleted too)."""
     ids = list(run_ids)
     if ids:
-        conn.execute(delete(fifo_staging).where(fifo_staging.c.run_id.in_(ids)))
         conn.execute(delete(fifo_staging_runs).where(fifo_staging_runs.c.run_id.in_(ids)))
+        conn.execute(delete(fifo_staging).where(fifo_staging.c.run_id.in_(ids)))
 
 
 def _to_bytes(frame: pd.DataFrame) -> bytes:

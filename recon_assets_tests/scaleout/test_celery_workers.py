@@ -9,6 +9,8 @@ instance: a fresh PostgreSQL database shared by the launcher and both workers.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -131,3 +133,47 @@ def test_fifo_and_tier3_on_two_workers_match_in_process(ledger, celery_cluster, 
     assert set(symbol_steps.values()) == {n.worker_name for n in cluster.workers}
     assert "missing_orders" in audit_steps
     assert host_local_files(cluster) == []
+
+
+def wait_until(what: str, probe, deadline_s: float = 90):
+    end = time.monotonic() + deadline_s
+    while (value := probe()) is None:
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return value
+
+
+def test_worker_killed_mid_run_leaves_no_partial_version_nor_staging(ledger, celery_cluster,
+                                                                     monkeypatch):
+    url = ledger["DATABASE_URL"]
+    cluster = celery_cluster(ledger)
+    doomed, survivor = cluster.workers
+    launcher = cluster.execute("fifo_job", wait=False)
+    try:
+        staged = wait_until("the first per-symbol results", lambda: (
+            n if 3 <= (n := rows(url, "SELECT count(*) FROM fifo_staging")[0][0]) else None))
+        assert staged < 20, "the run finished before the worker could be killed"
+        cluster.kill_worker(doomed)       # SIGKILL in the middle of its step
+        time.sleep(2)
+    finally:                              # the run's own process dies too (a crashed host)
+        os.killpg(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+    monkeypatch.setenv("DAGSTER_HOME", str(cluster.launcher.home))
+    monkeypatch.setenv("DAGSTER_PG_URL", cluster.launcher.env["DAGSTER_PG_URL"])
+    with dg.DagsterInstance.get() as instance:
+        (killed,) = instance.get_runs()
+        assert killed.status == dg.DagsterRunStatus.STARTED   # nobody is left to say otherwise
+        # What the UI's "Terminate" (forced) or run monitoring does with a run whose process
+        # is gone: the instance now knows it ended.
+        instance.report_run_canceled(killed, message="run process killed")
+    assert rows(url, "SELECT count(*) FROM fifo_computation_log")[0][0] == 0
+    assert rows(url, "SELECT count(*) FROM fifo_allocations")[0][0] == 0
+    assert staging_count(url) > 0                # what the killed run left behind
+
+    again = cluster.execute("fifo_job")          # the survivor alone
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert staging_count(url) == 0
+    assert rows(url, "SELECT allocation_version FROM fifo_computation_log") == [(1,)]
+    in_process("fifo_job")                       # version 2, for comparison
+    assert version_rows(url, 1) == version_rows(url, 2)
+    assert survivor.proc.poll() is None
