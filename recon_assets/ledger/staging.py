@@ -11,6 +11,7 @@ version: :func:`discard` removes them when a later run finds their run no longer
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -93,8 +94,16 @@ def discard(conn: Connection, run_ids: Iterable[str]) -> None:
         conn.execute(delete(fifo_staging).where(fifo_staging.c.run_id.in_(ids)))
 
 
+#: Arrow schema metadata: how each column was held in pandas, so it comes back the same way.
+_KINDS = b"recon_assets.column_kinds"
+
+
 def _to_bytes(frame: pd.DataFrame) -> bytes:
+    kinds = {str(c): "arrow" if isinstance(t, pd.ArrowDtype) else
+             "object" if t == object else "pandas" for c, t in frame.dtypes.items()}
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           _KINDS: json.dumps(kinds).encode()})
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -102,4 +111,18 @@ def _to_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def _from_bytes(data: bytes) -> pd.DataFrame:
-    return pa.ipc.open_stream(io.BytesIO(data)).read_all().to_pandas()
+    """The frame as it was staged: Arrow-typed columns (exact decimals) as Arrow columns,
+    object columns (order ids, notes) as Python objects with ``None`` kept, the rest
+    (timestamps) as pandas converts them."""
+    table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+    kinds = json.loads(table.schema.metadata[_KINDS])
+    plain = table.to_pandas()
+    columns = {}
+    for name in table.column_names:
+        if kinds[name] == "arrow":
+            columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(table.column(name)))
+        elif kinds[name] == "object":
+            columns[name] = pd.Series(table.column(name).to_pylist(), dtype=object)
+        else:
+            columns[name] = plain[name]
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
