@@ -125,7 +125,8 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
     else:
         with store.begin() as conn:
             staging.discard(conn, [run_id])
-    context.log.info(f"version {summary.version} written by {_where()}")
+    context.log.info(f"version {summary.version} {'reused' if summary.reused else 'written'} "
+                     f"by {_where()}")
     context.add_output_metadata(summary_metadata(summary))
 
 
