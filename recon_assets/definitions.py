@@ -1,7 +1,8 @@
 """``defs``: everything Dagster loads (``workspace.yaml`` points here, and so does the CLI).
 
 Each domain keeps its own assets, checks and automation; this module only assembles them, with
-one set of resources. Settings are read here, once, for the schedules' cron and time zone.
+one set of resources. Settings are read here, once, for the schedules' cron and time zone and
+the executor every job gets (``RECON_EXECUTOR``, see ``recon_assets.execution``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from recon_assets.automation.schedules import build_schedules
 from recon_assets.automation.sensors import ledger_change_sensor
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.resources import ExchangeResource
+from recon_assets.execution import build_executor
 from recon_assets.fifo.assets import daily_pnl_report, unmatched_sells
 from recon_assets.fifo.checks import validate_fifo_allocations
 from recon_assets.fifo.fanout import fifo_allocations
@@ -34,6 +36,7 @@ def build_definitions() -> dg.Definitions:
         schedules=build_schedules(settings),
         sensors=[ledger_change_sensor, build_check_alert_sensor()],
         resources={"ledger": LedgerResource(), "exchange": ExchangeResource()},
+        executor=build_executor(settings.executor),
     )
 
 

@@ -66,6 +66,9 @@ class Settings:
     alerts: AlertSettings = AlertSettings()
     schedule_timezone: str = "UTC"
     weekly_cron: str = "15 9 * * 0"
+    executor: str = "in_process"  # recon_assets.execution: in_process | multiprocess | celery
+    celery_broker: str | None = field(default=None, repr=False)
+    celery_backend: str | None = field(default=None, repr=False)
 
     @property
     def exchange_mode(self) -> str:
@@ -91,7 +94,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """The secret values in force, so output can be checked or scrubbed for them."""
         values = [self.coinbase_api_secret, self.alerts.slack_webhook_url,
-                  self.alerts.smtp_password]
+                  self.alerts.smtp_password, self.celery_broker, self.celery_backend]
         return [v for v in values if v]
 
 
@@ -226,6 +229,9 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         alerts=alerts,
         schedule_timezone=get("RECON_SCHEDULE_TIMEZONE") or "UTC",
         weekly_cron=get("RECON_WEEKLY_CRON") or "15 9 * * 0",
+        executor=get("RECON_EXECUTOR") or "in_process",
+        celery_broker=get("RECON_CELERY_BROKER"),
+        celery_backend=get("RECON_CELERY_BACKEND"),
     )
     if settings.coinbase_api_key and not settings.coinbase_api_secret:
         raise ConfigError("COINBASE_API_KEY is set but COINBASE_API_SECRET is not")

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy.engine import Connection
 
 from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
@@ -124,8 +125,12 @@ def reuse_latest(store: LedgerStore, fingerprint: str,
 def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocations], *,
                    version: int | None = None, replace: bool = False,
                    skip_bad_rows: bool = False,
-                   log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
+                   log: Callable[[str], None] = lambda _m: None,
+                   finish: Callable[[Connection], None] = lambda _c: None) -> VersionSummary:
     """Assemble the parts into one version and write it in one locked transaction.
+
+    ``finish`` runs inside that transaction after the version is written (the fan-out
+    deletes its staging rows there, so they go exactly when the version appears).
 
     Bad ledger rows stop the computation (nothing is written) unless ``skip_bad_rows``, in
     which case they are left out and listed in the version's log row.
@@ -156,6 +161,7 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
                                    "ledger_fingerprint": plan.fingerprint,
                                    "skipped_rows": [list(p) for p in problems],
                                })
+        finish(conn)
     log(f"wrote FIFO version {number}: {len(allocations)} allocations over {trade_count} "
         f"orders, {unmatched_count} unmatched, total PnL {total}")
     return VersionSummary(

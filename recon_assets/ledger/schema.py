@@ -11,8 +11,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData,
-                        Numeric, Table, Text, UniqueConstraint, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, Index, Integer,
+                        LargeBinary, MetaData, Numeric, Table, Text, UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -262,6 +262,29 @@ reconciliation_runs = Table(
     Column("exchange_requests", Integer),
     Column("log_path", Text),
     Column("summary", JsonType),
+)
+
+#: A fanned-out FIFO computation under way (one row per Dagster run): the plan every
+#: per-symbol step reads, so steps on other hosts share nothing but this database.
+fifo_staging_runs = Table(
+    "fifo_staging_runs", metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("symbols", JsonType, nullable=False),
+    Column("ledger_fingerprint", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ledger_problems", JsonType, nullable=False),
+    Column("assume_zero_fees", Boolean, nullable=False, default=False),
+)
+
+#: One per-symbol step's result, until the run's final step promotes it into a version.
+fifo_staging = Table(
+    "fifo_staging", metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("trade_count", Integer, nullable=False),
+    Column("problems", JsonType, nullable=False),
+    Column("allocations", LargeBinary, nullable=False),  # Arrow IPC stream, exact decimals
+    Column("staged_at", UtcDateTime, nullable=False),
 )
 
 #: recon-assets' own tables, created by :func:`recon_assets.ledger.store.LedgerStore.ensure_schema`.
