@@ -98,15 +98,21 @@ def bottrader_pg_url(pg_url: str) -> str:
     return pg_url
 
 
-def seed_trade_records(url: str, orders: list[dict]) -> None:
+def seed_trade_records(url: str, orders: list[dict], *, with_own_tables: bool = True) -> None:
     """Insert orders into whatever ``trade_records`` the ledger has (ours or BotTrader's),
-    filling BotTrader's NOT NULL extras like the bot would."""
+    filling BotTrader's NOT NULL extras like the bot would. ``with_own_tables=False`` leaves
+    the ledger as a bot has it: ``trade_records`` (created if missing) and nothing of ours."""
     from sqlalchemy import MetaData, Table, insert
 
+    from recon_assets.ledger import schema
     from recon_assets.ledger.store import LedgerStore
 
     store = LedgerStore(url)
-    store.ensure_schema()
+    if with_own_tables:
+        store.ensure_schema()
+    else:
+        with store.begin() as conn:
+            schema.trade_records.create(conn, checkfirst=True)
     with store.begin() as conn:
         table = Table("trade_records", MetaData(), autoload_with=conn)
         extras = {"trigger": {"trigger": "bot"}, "status": "filled", "source": "websocket"}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from recon_assets.cli.runner import log_level, prepare, run_job
 from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
+from recon_assets.exchange.resources import check_configured
 from recon_assets.ledger import backfill
 from recon_assets.ledger.resources import shared_store
 from recon_assets.ledger.schema import reconciliation_runs
@@ -18,7 +19,9 @@ from recon_assets.settings import current_user
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    check_symbols(shared_store(prepare().database_url), args.symbols)  # before any run
+    settings = prepare()
+    check_configured(settings)  # before the ledger is touched: a refusal writes nothing
+    check_symbols(shared_store(settings.database_url), args.symbols)  # before any run
     config = {"tier": args.tier, "version": args.version, "symbols": args.symbols,
               "auto_backfill": args.auto_backfill, "requested_by": current_user()}
     outcome = run_job("reconcile_job", {"missing_orders": config},

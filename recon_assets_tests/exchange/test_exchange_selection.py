@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from recon_assets.cli import main
 from recon_assets.errors import ConfigError
@@ -32,16 +32,28 @@ def real_ledger(request) -> str:
     BotTrader-shaped PostgreSQL schema, holding the demo bot's orders."""
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite"
                                   else "bottrader_pg_url")
-    seed_trade_records(url, demo_history().ledger_orders[:50])
+    # as a bot has it: its trade_records, none of recon-assets' tables yet
+    seed_trade_records(url, demo_history().ledger_orders[:50], with_own_tables=False)
     return url
 
 
 def table_counts(url: str) -> dict[str, int]:
+    """Rows of the watched tables (0 where a table is missing)."""
     store = LedgerStore(url)
     try:
         with store.connect() as conn:
+            names = set(inspect(conn).get_table_names())
             return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                    for t in WATCHED}
+                    if t.name in names else 0 for t in WATCHED}
+    finally:
+        store.dispose()
+
+
+def table_names(url: str) -> list[str]:
+    store = LedgerStore(url)
+    try:
+        with store.connect() as conn:
+            return sorted(inspect(conn).get_table_names())
     finally:
         store.dispose()
 
@@ -56,7 +68,7 @@ def embedded_simulator_started() -> bool:
 def test_another_ledger_without_an_exchange_exits_2_and_writes_nothing(
         real_ledger, command, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", real_ledger)
-    before = table_counts(real_ledger)
+    before, tables = table_counts(real_ledger), table_names(real_ledger)
 
     assert main(command) == 2
     out, err = capsys.readouterr()
@@ -66,6 +78,7 @@ def test_another_ledger_without_an_exchange_exits_2_and_writes_nothing(
     for hint in ("COINBASE_KEY_FILE", "RECON_EXCHANGE_URL", "RECON_EXCHANGE=simulator"):
         assert hint in line
     assert table_counts(real_ledger) == before
+    assert table_names(real_ledger) == tables == ["trade_records"]  # not even our tables
     assert not embedded_simulator_started()
 
 
