@@ -111,7 +111,9 @@ class ExchangeClient:
         self._by_status: Counter[str] = Counter()
         logging.getLogger(SDK_LOGGER).addFilter(_SDK_FILTER)  # a no-op when already added
         self._rest = _build_rest(host_port, api_key, api_secret, key_file, timeout)
-        self._source = source or f"{host_port} key {self._rest.api_key}"
+        # The host and the key name identify the exchange and the account; the port does not
+        # (a simulator restarted on another port with the same key is the same exchange).
+        self._source = source or f"{urlsplit(self.origin).hostname} key {self._rest.api_key}"
         if plain_http:
             mount_plain_http(self._rest.session, host_port)
         self._rest.session.hooks["response"].append(self._on_response)
@@ -164,8 +166,8 @@ class ExchangeClient:
 
     @property
     def source(self) -> str:
-        """Which exchange the fills come from: ``"<host[:port]> key <CDP key name>"`` unless
-        given (the embedded demo simulator is ``"simulator"``). The key name identifies the
+        """Which exchange the fills come from: ``"<host> key <CDP key name>"`` unless given
+        (the embedded demo simulator is ``"simulator"``). The key name identifies the
         account; the secret is never part of it."""
         return self._source
 
