@@ -116,19 +116,26 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
                        ledger: LedgerResource) -> None:
     store = ledger.get_store()
     run_id = context.run_id
-    with store.connect() as conn:
-        plan = staging.read_plan(conn, run_id)
-        parts = staging.read_parts(conn, run_id, plan.symbols)
-    summary = reuse_latest(store, plan.fingerprint, context.log.info) if (
-        config.may_reuse() and not parts) else None
-    if summary is None:
-        summary = write_computed(store, plan, parts, version=config.version,
-                                 replace=config.replace, skip_bad_rows=config.skip_bad_rows,
-                                 log=context.log.info,
-                                 finish=lambda conn: staging.discard(conn, [run_id]))
-    else:
+    try:
+        with store.connect() as conn:
+            plan = staging.read_plan(conn, run_id)
+            parts = staging.read_parts(conn, run_id, plan.symbols)
+        summary = reuse_latest(store, plan.fingerprint, context.log.info) if (
+            config.may_reuse() and not parts) else None
+        if summary is None:
+            summary = write_computed(store, plan, parts, version=config.version,
+                                     replace=config.replace,
+                                     skip_bad_rows=config.skip_bad_rows, log=context.log.info,
+                                     finish=lambda conn: staging.discard(conn, [run_id]))
+        else:
+            with store.begin() as conn:
+                staging.discard(conn, [run_id])
+    except Exception:
+        # A refused or failed write (bad rows, a version conflict) ends the run: its staged
+        # rows can never become a version, so they go now, not at the next run.
         with store.begin() as conn:
             staging.discard(conn, [run_id])
+        raise
     context.log.info(f"version {summary.version} {'reused' if summary.reused else 'written'} "
                      f"by {_where()}")
     context.add_output_metadata(summary_metadata(summary))
