@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,8 +100,8 @@ class Cluster:
             node.proc = subprocess.Popen(
                 [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
                  "-y", "celery.yaml", "-q", self.queue, "-n", node.name, "--",
-                 "--concurrency=1", "--without-heartbeat", "--without-gossip",
-                 "--without-mingle"],
+                 "--concurrency=1", "--prefetch-multiplier=1", "--without-heartbeat",
+                 "--without-gossip", "--without-mingle"],
                 cwd=node.cwd, env=node.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -124,6 +125,15 @@ def _node(name: str, root: Path, dotenv: dict[str, str], pg_url: str) -> Node:
     return Node(name, cwd, home, env)
 
 
+def _wait_ready(node: Node, deadline_s: float = 90) -> None:
+    """Until the worker logs Celery's ``ready.`` line (it consumes the queue from then on)."""
+    end = time.monotonic() + deadline_s
+    while b" ready." not in node.log.read_bytes():
+        if node.proc.poll() is not None or time.monotonic() > end:
+            raise AssertionError(f"{node.name} did not start: {node.log.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def celery_cluster(tmp_path, dagster_pg_url) -> Iterator[callable]:
     """A factory: ``celery_cluster(dotenv)`` writes each node's ``.env`` from ``dotenv`` and
@@ -144,6 +154,8 @@ def celery_cluster(tmp_path, dagster_pg_url) -> Iterator[callable]:
             cluster.workers.append(node)
             cluster.start_worker(node)
         clusters.append(cluster)
+        for node in cluster.workers:  # a worker still starting would leave the queue to the
+            _wait_ready(node)         # other one: both must consume before a run is launched
         return cluster
 
     try:
