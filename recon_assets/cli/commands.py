@@ -11,13 +11,20 @@ from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
 
 
 def run_sync(args: argparse.Namespace) -> int:
+    """Exit 1 when a check of the archive or the ledger failed at ERROR (conflicting reports,
+    non-FILL entries, bad rows): a finding, like a failed validation."""
     outcome = run_job("sync_job", level=log_level(args))
     fills = outcome.metadata("exchange_fills")
     trades = outcome.metadata("database_trades")
-    print(f"Synced {fills.get('new_fills', 0)} new fills ({fills.get('archived_fills', 0)} in "
-          f"the archive, {fills.get('requests', 0)} exchange requests); "
-          f"ledger has {trades.get('row_count', 0)} orders.")
-    return EXIT_CLEAN
+    print(f"Synced {fills.get('new_fills', 0)} new fills from {fills.get('exchange_source')} "
+          f"({fills.get('archived_fills', 0)} in the archive, {fills.get('requests', 0)} "
+          f"exchange requests); ledger has {trades.get('row_count', 0)} orders.")
+    review = {k: fills.get(k, 0) for k in ("non_fill_entries", "conflicting_reports")}
+    if any(review.values()):
+        print(f"  kept for review: {review['non_fill_entries']} non-FILL entries "
+              f"(exchange_fill_entries), {review['conflicting_reports']} conflicting reports "
+              "(exchange_fill_conflicts)")
+    return report_checks(outcome, strict=False)
 
 
 def fifo_config(args: argparse.Namespace) -> dict[str, Any]:

@@ -84,6 +84,7 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
             ", ".join(sorted(non_spot["product_id"].unique()))),
         **time_range(archive["trade_time"]),
         "sync_cursor": dg.MetadataValue.text(result.cursor_after or ""),
+        "exchange_source": dg.MetadataValue.text(client.source),
     })
     dup_rows = jsonable(duplicates.to_dict("records"))
     yield dg.AssetCheckResult(check_name="check_exchange_fills_no_duplicates",

@@ -40,7 +40,8 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
 
 
 def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
-    """Archive what is new in a fills frame; return how many rows were new.
+    """Archive what is new in a fills frame; return how many FILLs were new (entries and
+    conflicting reports kept for review are not fills: :func:`under_review` counts them).
 
     FILLs go to ``exchange_fills``, one per ``trade_id``: the first report seen. A report of a
     known ``trade_id`` with other values (:func:`~recon_assets.exchange.models.same_values`),
@@ -66,12 +67,12 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     _insert(conn, exchange_fill_conflicts, [
         {**row, "digest": value_digest(row), "seen_at": fetched_at}
         for row in trades[differs][ARCHIVED].to_dict("records")])
-    inserted = _insert(conn, exchange_fill_entries, [
+    _insert(conn, exchange_fill_entries, [
         {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
         for row in entries[ARCHIVED].to_dict("records")])
     if can_copy(conn) and len(unique):
-        return inserted + _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
-    return inserted + _insert(conn, exchange_fills, [
+        return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
+    return _insert(conn, exchange_fills, [
         {**row, "fetched_at": fetched_at} for row in unique[ARCHIVED].to_dict("records")])
 
 

@@ -192,7 +192,14 @@ def test_tier_3_through_the_cli_reports_conflicts_and_entries_and_backfills_neit
     with Simulator(fills, tmp_path / "key.json") as simulator:
         monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
         monkeypatch.setenv("COINBASE_KEY_FILE", str(simulator.key_file))
-        assert main(["sync", "-q"]) == 0
+        # a conflict and a reversal are findings: sync exits 1 and says what it kept apart
+        assert main(["sync", "-q"]) == 1
+        synced = capsys.readouterr().out
+        assert "Synced 3 new fills from 127.0.0.1 key " in synced, synced  # not the entry
+        assert ("kept for review: 1 non-FILL entries (exchange_fill_entries), 1 conflicting "
+                "reports (exchange_fill_conflicts)") in synced
+        assert "FAIL  check_exchange_fills_no_conflicts" in synced
+        assert "FAIL  check_exchange_fills_only_fills" in synced
         assert main(["reconcile", "--tier", "3", "--auto-backfill", "--json", "-q"]) == 1
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [d["order_id"] for d in report["duplicates"]] == ["x-order-0"]
