@@ -240,8 +240,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         raise ConfigError("RECON_EXCHANGE=simulator asks for the embedded demo simulator, but "
                           "an exchange is configured too (COINBASE_* or RECON_EXCHANGE_URL): "
                           "unset one of them")
+    if settings.exchange_url:  # what is wrong with the URL itself is said first
+        check_exchange_url(settings.exchange_url)
     if settings.exchange_url and not settings.coinbase_key_file:
         raise ConfigError("RECON_EXCHANGE_URL needs COINBASE_KEY_FILE (the key that server trusts)")
-    if settings.exchange_url:
-        check_exchange_url(settings.exchange_url)
     return settings

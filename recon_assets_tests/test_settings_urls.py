@@ -52,3 +52,12 @@ def test_a_valid_exchange_url_is_kept(tmp_path):
     settings = load_settings({"RECON_EXCHANGE_URL": "http://127.0.0.1:8799",
                               "COINBASE_KEY_FILE": str(tmp_path / "key.json")})
     assert settings.exchange_url == "http://127.0.0.1:8799"
+
+
+def test_an_invalid_exchange_url_is_named_before_a_missing_key_file(monkeypatch, capsys):
+    """``RECON_EXCHANGE_URL=ftp://x`` alone: the URL is what is wrong, so that is what is said
+    first (not that a key file is missing, which the user would add only to hear it again)."""
+    monkeypatch.setenv("RECON_EXCHANGE_URL", "ftp://x")
+    assert main(["sync", "-q"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("recon-assets: RECON_EXCHANGE_URL is invalid"), line

@@ -28,3 +28,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("recon-assets: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:  # `recon-assets reconcile ... | head`: the reader has gone
+        sys.stderr.close()
+        return EXIT_FAILURE
