@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from recon_assets.exchange.client import ExchangeClient, RetryPolicy
 from recon_assets.exchange.demo import demo_history
+from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.exchange.simulator.inject import EVERY, INJECTIONS
 from recon_assets.exchange.sync import sync_fills
 from recon_assets.ledger.fills import read_fills
+from recon_assets.reconcile.aggregate import aggregate_fills
 from recon_assets_tests.exchange import all_fills, sdk_client
 
 FILLS = demo_history().fills[:200]
@@ -70,3 +74,26 @@ def test_late_sequenced_fills_are_found_by_the_next_sync(tmp_path: Path, store) 
     assert (first.new_fills, second.new_fills) == (len(FILLS), PICKED)
     archived = read_fills(store)
     assert archived["trade_id"].str.endswith("-late").sum() == PICKED
+
+
+@pytest.mark.filterwarnings("error")
+def test_injected_entries_sync_and_never_change_an_order(tmp_path: Path, store) -> None:
+    """A sync through ``--inject reversals,perpetuals,nanoseconds`` archives everything, and
+    every spot order aggregates exactly as from the uninjected fills: reversals are kept apart
+    for review, perpetuals archived but no spot order, nanoseconds no warning."""
+    kinds = ["reversals", "perpetuals", "nanoseconds"]
+    with Simulator(FILLS, tmp_path / "key.json", inject=kinds, seed=2) as simulator:
+        client = ExchangeClient(simulator.url, key_file=simulator.key_file,
+                                requests_per_second=1000,
+                                retry=RetryPolicy(base_delay=0.01, max_delay=0.1))
+        sync_fills(client, store)
+    archived = read_fills(store)
+    with store.connect() as conn:
+        entries = conn.execute(text("SELECT count(*) FROM exchange_fill_entries")).scalar()
+    assert entries == PICKED  # one REVERSAL per picked fill, none counted as a fill
+    assert archived["product_id"].str.endswith("-PERP-INTX").sum() > 0
+    columns = ["order_id", "symbol", "side", "price", "size", "total_fees_usd"]
+    got = aggregate_fills(archived)[columns].sort_values("order_id", ignore_index=True)
+    want = aggregate_fills(normalize_fills(FILLS)[0])[columns].sort_values(
+        "order_id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)
