@@ -19,6 +19,9 @@ from recon_assets_tests.reconcile.backfill_data import create, missing_orders
 def ledger(sqlite_url, monkeypatch, tmp_path) -> LedgerStore:
     """A ledger with one BTC-USD order and three pending backfill requests."""
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    # an exchange is configured (the demo simulator, on purpose), so what reconcile refuses
+    # is the symbol, not the missing exchange (which is refused first, before the ledger)
+    monkeypatch.setenv("RECON_EXCHANGE", "simulator")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     seed_trade_records(sqlite_url, missing_orders().iloc[3:].to_dict("records"))
     store = LedgerStore(sqlite_url)
