@@ -10,7 +10,7 @@ from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.sync import sync_fills
 from recon_assets.ledger.fills import read_fills, under_review
 from recon_assets.ledger.resources import LedgerResource
-from recon_assets.metadata import jsonable, markdown_table, time_range
+from recon_assets.metadata import jsonable, metadata_table, time_range
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 
 CHECKS = [
@@ -90,18 +90,18 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
     yield dg.AssetCheckResult(check_name="check_exchange_fills_no_duplicates",
                               passed=duplicates.empty,
                               metadata={"duplicates": len(duplicates),
-                                        "rows": markdown_table(dup_rows, list(duplicates.columns))})
+                                        "rows": metadata_table(dup_rows, list(duplicates.columns))})
     yield dg.AssetCheckResult(
         check_name="check_exchange_fills_no_conflicts", passed=conflicts.empty,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"conflicting_trade_ids": int(conflicts["trade_id"].nunique()),
-                  "rows": markdown_table(jsonable(conflicts.to_dict("records")), _SHOWN)})
+                  "rows": metadata_table(jsonable(conflicts.to_dict("records")), _SHOWN)})
     yield dg.AssetCheckResult(
         check_name="check_exchange_fills_only_fills", passed=entries.empty,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"entries": len(entries),
                   "orders": dg.MetadataValue.text(", ".join(sorted(entries["order_id"].unique()))),
-                  "rows": markdown_table(jsonable(entries.to_dict("records")), _SHOWN)})
+                  "rows": metadata_table(jsonable(entries.to_dict("records")), _SHOWN)})
     yield dg.AssetCheckResult(check_name="check_exchange_fills_schema", passed=invalid == 0,
                               metadata={"invalid_fills": int(invalid)})
 

@@ -16,7 +16,7 @@ from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
-from recon_assets.metadata import markdown_table
+from recon_assets.metadata import metadata_table
 from recon_assets.settings import load_settings
 
 
@@ -64,7 +64,7 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
         "allocation_version": dg.MetadataValue.int(info.version),
         "unmatched_count": dg.MetadataValue.int(len(frame)),
         "by_symbol": dg.MetadataValue.json({k: int(v) for k, v in per_symbol.items()}),
-        "sells": markdown_table(frame.to_dict("records"),
+        "sells": metadata_table(frame.to_dict("records"),
                                 ["sell_order_id", "symbol", "sell_time", "sell_size",
                                  "unmatched_size", "inventory_at_sell"]),
     })
@@ -86,6 +86,6 @@ def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
         "allocation_version": dg.MetadataValue.int(info.version),
         "days": dg.MetadataValue.int(int(report["day"].nunique()) if len(report) else 0),
         "total_pnl_usd": dg.MetadataValue.text(str(info.total_pnl_usd)),
-        "recent_days": markdown_table(recent.to_dict("records"), DAILY_COLUMNS, limit=30),
+        "recent_days": metadata_table(recent.to_dict("records"), DAILY_COLUMNS, limit=30),
         "csv": dg.MetadataValue.path(str(path)),
     })

@@ -15,7 +15,7 @@ from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.service import load_version, resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
-from recon_assets.metadata import jsonable, markdown_table
+from recon_assets.metadata import jsonable, metadata_table
 
 NON_BLOCKING = {"no_unmatched_sells"}
 
@@ -65,7 +65,7 @@ def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: Va
             metadata={
                 "allocation_version": dg.MetadataValue.int(info.version),
                 "failing_count": dg.MetadataValue.int(r.failing_count),
-                "failing_rows": markdown_table(r.failing, columns),
+                "failing_rows": metadata_table(r.failing, columns),
                 "failing": dg.MetadataValue.json(jsonable(r.failing)),
                 "ledger_changed_since_version": dg.MetadataValue.bool(ledger_changed),
                 **{k: v for k, v in r.metadata.items()},

@@ -25,7 +25,7 @@ from recon_assets.fifo.service import (Plan, VersionSummary, allocate_symbols, p
 from recon_assets.ledger import staging
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
-from recon_assets.metadata import markdown_table
+from recon_assets.metadata import metadata_table
 
 #: Staged rows of a run this Dagster instance does not know (another instance on the same
 #: ledger, or a deleted run) are left alone this long before they count as abandoned.
@@ -150,7 +150,7 @@ def summary_metadata(summary: VersionSummary) -> dict[str, dg.MetadataValue]:
         "allocation_count": dg.MetadataValue.int(summary.allocation_count),
         "unmatched_count": dg.MetadataValue.int(summary.unmatched_count),
         "total_pnl_usd": dg.MetadataValue.text(str(summary.total_pnl_usd)),
-        "pnl_by_symbol": markdown_table(rows, ["symbol", "realized_pnl_usd"]),
+        "pnl_by_symbol": metadata_table(rows, ["symbol", "realized_pnl_usd"]),
         "skipped_bad_rows": dg.MetadataValue.int(len(summary.skipped_rows)),
         "ledger_fingerprint": dg.MetadataValue.text(summary.ledger_fingerprint),
         "duration_ms": dg.MetadataValue.int(summary.duration_ms),

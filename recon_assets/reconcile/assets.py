@@ -11,7 +11,7 @@ from sqlalchemy import select
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import reconciliation_runs
-from recon_assets.metadata import markdown_table
+from recon_assets.metadata import metadata_table
 from recon_assets.reconcile.service import Reconciliation, run_tier
 from recon_assets.settings import current_user, load_settings
 
@@ -82,7 +82,7 @@ def reconciliation_report(context: dg.AssetExecutionContext,
             select(reconciliation_runs).order_by(reconciliation_runs.c.id.desc()).limit(10)
         ).mappings()]
     latest = rows[0] if rows else {}
-    table = markdown_table(rows, ["id", "tier", "status", "started_at", "allocation_version",
+    table = metadata_table(rows, ["id", "tier", "status", "started_at", "allocation_version",
                                   "missing_count", "phantom_count", "mismatch_count",
                                   "duplicate_count", "unmatched_count"])
     context.log.info(f"{len(rows)} recent reconciliation runs")
