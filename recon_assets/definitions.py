@@ -16,11 +16,12 @@ from recon_assets.automation.sensors import ledger_change_sensor
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.execution import build_executor
-from recon_assets.fifo.assets import daily_pnl_report, unmatched_sells
+from recon_assets.fifo.assets import daily_pnl_report, fifo_version_status, unmatched_sells
 from recon_assets.fifo.checks import validate_fifo_allocations
 from recon_assets.fifo.fanout import fifo_allocations
 from recon_assets.fifo.history_assets import fifo_version_diff
 from recon_assets.ledger.assets import database_trades
+from recon_assets.ledger.trade_records import trade_records
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.reconcile.assets import missing_orders, reconciliation_report
 from recon_assets.settings import load_settings
@@ -29,7 +30,8 @@ from recon_assets.settings import load_settings
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
-        assets=[exchange_fills, database_trades, fifo_allocations, unmatched_sells,
+        assets=[trade_records, exchange_fills, database_trades, fifo_allocations,
+                fifo_version_status, unmatched_sells,
                 missing_orders, reconciliation_report, fifo_version_diff, daily_pnl_report],
         asset_checks=[validate_fifo_allocations],
         jobs=JOBS,

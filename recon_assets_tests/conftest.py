@@ -149,3 +149,18 @@ def demo_exchange(tmp_path, monkeypatch) -> Iterator[DemoExchange]:
         monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
         (tmp_path / "dagster_home").mkdir()
         yield DemoExchange(simulator, history)
+
+
+def run_version_partition(job: Any, version: int, instance: Any = None, **kwargs: Any) -> Any:
+    """Execute a FIFO-version job (or ``dg.materialize`` a list of assets) on the partition of
+    ``version``, adding the dynamic partition first as the sensor and the CLI do."""
+    import dagster as dg
+
+    from recon_assets.fifo.partitions import FIFO_VERSIONS
+
+    instance = instance or dg.DagsterInstance.ephemeral()
+    if not instance.has_dynamic_partition(FIFO_VERSIONS.name, str(version)):
+        instance.add_dynamic_partitions(FIFO_VERSIONS.name, [str(version)])
+    if isinstance(job, list):
+        return dg.materialize(job, instance=instance, partition_key=str(version), **kwargs)
+    return job.execute_in_process(instance=instance, partition_key=str(version), **kwargs)

@@ -8,7 +8,7 @@ from recon_assets.definitions import defs
 from recon_assets.fifo.service import compute_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
-from recon_assets_tests.conftest import seed_trade_records
+from recon_assets_tests.conftest import run_version_partition, seed_trade_records
 
 COLUMNS = ["sell_order_id", "buy_order_id", "symbol", "allocated_size", "cost_basis_usd",
            "proceeds_usd", "net_proceeds_usd", "pnl_usd", "notes"]
@@ -20,7 +20,7 @@ def test_one_step_per_symbol_and_same_rows_as_sequential(ledger_url, monkeypatch
     seed_trade_records(ledger_url, demo_history().ledger_orders)
     monkeypatch.setenv("DATABASE_URL", ledger_url)
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("fifo_job").execute_in_process(instance=instance)
+        result = run_version_partition(defs.resolve_job_def("fifo_job"), 1, instance)
     steps = {e.step_key for e in result.all_events if e.is_step_success}
     assert {"fifo_allocations.fifo_allocate_symbol[0_BTC_USD]",
             "fifo_allocations.fifo_allocate_symbol[1_ETH_USD]",

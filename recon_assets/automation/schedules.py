@@ -17,10 +17,6 @@ def build_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
         name="weekly_reconciliation_schedule", job=weekly_reconciliation_job,
         cron_schedule=settings.weekly_cron, execution_timezone=settings.schedule_timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        run_config={"ops": {
-            "fifo_allocations": {"config": {"only_if_changed": True}},
-            "missing_orders": {"config": {"tier": 2}},
-        }},
         description="Sync, FIFO for the latest ledger if it changed, tier 2 reconciliation, "
                     "and every check.")
     daily = dg.ScheduleDefinition(

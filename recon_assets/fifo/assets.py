@@ -1,37 +1,31 @@
-"""Assets downstream of a FIFO version: ``unmatched_sells`` and ``daily_pnl_report``."""
+"""Assets downstream of a FIFO version partition: ``fifo_version_status``,
+``unmatched_sells`` and ``daily_pnl_report``."""
 
 
 from datetime import datetime, timezone
-from typing import Optional
 
 import dagster as dg
 import pandas as pd
 from sqlalchemy import select
 
+from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
 from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
-from recon_assets.fifo.run_version import version_of_run
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
-from recon_assets.metadata import metadata_table
+from recon_assets.metadata import metadata_table, money, row_count
 from recon_assets.settings import load_settings
 
 
-class VersionConfig(dg.Config):
-    """Which FIFO version to read: when unset, the one this run wrote, else the latest."""
-
-    version: Optional[int] = None
-
-
-def read_run_version(context: dg.AssetExecutionContext, config: VersionConfig,
-                     ledger: LedgerResource, *, unmatched_sells_only: bool = False
+def read_run_version(context: dg.AssetExecutionContext, ledger: LedgerResource, *,
+                     unmatched_sells_only: bool = False
                      ) -> tuple[LedgerStore, versions.VersionInfo, pd.DataFrame]:
-    """The store, the version this asset works on (see ``version_of_run``) and its rows."""
+    """The store, the partition's version and its rows."""
     store = ledger.get_store()
-    info = resolve_version(store, version_of_run(context, config.version))
+    info = resolve_version(store, version_of(context))
     with store.connect() as conn:
         rows = versions.read_allocations(conn, info.version,
                                          unmatched_sells_only=unmatched_sells_only)
@@ -39,11 +33,30 @@ def read_run_version(context: dg.AssetExecutionContext, config: VersionConfig,
 
 
 @dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
+          partitions_def=FIFO_VERSIONS,
+          description="The version's status in fifo_computation_log: validated (and so "
+                      "immutable) once every blocking check of its partition passed. Dagster "
+                      "runs it only then; a version whose blocking check failed stays "
+                      "'computed', and the failed check says why.")
+def fifo_version_status(context: dg.AssetExecutionContext,
+                        ledger: LedgerResource) -> dg.MaterializeResult:
+    store = ledger.get_store()
+    version = version_of(context)
+    with store.begin() as conn:
+        versions.set_status(conn, version, versions.STATUS_VALIDATED)
+    context.log.info(f"version {version}: every blocking check passed; version is validated")
+    return dg.MaterializeResult(metadata={
+        "allocation_version": dg.MetadataValue.int(version),
+        "status": dg.MetadataValue.text(versions.STATUS_VALIDATED)})
+
+
+@dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
+          partitions_def=FIFO_VERSIONS,
           description="Sells that no earlier buy covers, with the inventory they found; "
                       "upserted into manual_review_queue for review.")
-def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
+def unmatched_sells(context: dg.AssetExecutionContext,
                     ledger: LedgerResource) -> dg.MaterializeResult:
-    store, info, rows = read_run_version(context, config, ledger, unmatched_sells_only=True)
+    store, info, rows = read_run_version(context, ledger, unmatched_sells_only=True)
     frame = review_frame(rows)
     now = datetime.now(timezone.utc)
     with store.begin() as conn:
@@ -63,6 +76,7 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
     return dg.MaterializeResult(metadata={
         "allocation_version": dg.MetadataValue.int(info.version),
         "unmatched_count": dg.MetadataValue.int(len(frame)),
+        **row_count(len(frame)),
         "by_symbol": dg.MetadataValue.json({k: int(v) for k, v in per_symbol.items()}),
         "sells": metadata_table(frame.to_dict("records"),
                                 ["sell_order_id", "symbol", "sell_time", "sell_size",
@@ -71,11 +85,12 @@ def unmatched_sells(context: dg.AssetExecutionContext, config: VersionConfig,
 
 
 @dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"python"},
-          description="Realized PnL per symbol and UTC day of the current FIFO version; the "
-                      "full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
-def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
+          partitions_def=FIFO_VERSIONS,
+          description="Realized PnL per symbol and UTC day of the partition's FIFO version; "
+                      "the full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
+def daily_pnl_report(context: dg.AssetExecutionContext,
                      ledger: LedgerResource) -> dg.MaterializeResult:
-    _, info, rows = read_run_version(context, config, ledger)
+    _, info, rows = read_run_version(context, ledger)
     report = daily_pnl(rows)
     path = load_settings().recon_home / "reports" / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,7 +100,8 @@ def daily_pnl_report(context: dg.AssetExecutionContext, config: VersionConfig,
     return dg.MaterializeResult(metadata={
         "allocation_version": dg.MetadataValue.int(info.version),
         "days": dg.MetadataValue.int(int(report["day"].nunique()) if len(report) else 0),
-        "total_pnl_usd": dg.MetadataValue.text(str(info.total_pnl_usd)),
+        **money("total_pnl_usd", info.total_pnl_usd),
+        **row_count(len(report)),
         "recent_days": metadata_table(recent.to_dict("records"), DAILY_COLUMNS, limit=30),
         "csv": dg.MetadataValue.path(str(path)),
     })

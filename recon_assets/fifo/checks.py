@@ -1,19 +1,19 @@
 """The validations of a FIFO version, as Dagster asset checks on ``fifo_allocations``.
 
 One op evaluates every rule of :mod:`recon_assets.fifo.rules` over one read of the version,
-and reports each as its own check (``check_fifo_allocations_<rule>``). A version whose
-blocking checks all pass is marked validated, and so becomes immutable.
+and reports each as its own check (``check_fifo_allocations_<rule>``). The checks are
+partitioned like the asset: validating version N records results for partition N only. The
+check only judges; ``fifo_version_status`` (downstream, so it runs only when every blocking
+check passed) marks the version validated.
 """
 
 
-from typing import Optional
-
 import dagster as dg
+from pydantic import Field
 
-from recon_assets.fifo.rules import RULE_NAMES, validate_allocations
-from recon_assets.fifo.run_version import version_of_run
+from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
+from recon_assets.fifo.rules import RULE_DESCRIPTIONS, RULE_NAMES, validate_allocations
 from recon_assets.fifo.service import load_version, resolve_version
-from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.metadata import jsonable, metadata_table
 
@@ -25,16 +25,15 @@ def check_name(rule: str) -> str:
 
 
 SPECS = [dg.AssetCheckSpec(check_name(rule), asset="fifo_allocations",
-                           blocking=rule not in NON_BLOCKING)
+                           blocking=rule not in NON_BLOCKING, partitions_def=FIFO_VERSIONS,
+                           description=RULE_DESCRIPTIONS[rule])
          for rule in RULE_NAMES]
 
 
 class ValidateConfig(dg.Config):
-    """Which version to validate (when unset: the one this run wrote, else the latest);
-    ``strict`` makes unmatched sells an ERROR."""
+    """How to validate the partition's version."""
 
-    version: Optional[int] = None
-    strict: bool = False
+    strict: bool = Field(False, description="Make unmatched sells an ERROR (default: WARN).")
 
 
 @dg.multi_asset_check(specs=SPECS, name="validate_fifo_allocations",
@@ -43,19 +42,16 @@ class ValidateConfig(dg.Config):
 def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: ValidateConfig,
                               ledger: LedgerResource):
     store = ledger.get_store()
-    info = resolve_version(store, version_of_run(context, config.version))
+    info = resolve_version(store, version_of(context))
     allocations, trades = load_version(store, info)
     current = str(store.fingerprint())
     ledger_changed = info.ledger_fingerprint is not None and current != info.ledger_fingerprint
     results = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
                                    strict=config.strict)
     blocking_failed = [r.name for r in results if r.blocking and not r.passed]
-    with store.begin() as conn:
-        versions.set_status(conn, info.version, versions.STATUS_FAILED if blocking_failed
-                            else versions.STATUS_VALIDATED)
     context.log.info(f"version {info.version}: "
                      + (f"failed {', '.join(blocking_failed)}" if blocking_failed
-                        else "all blocking checks passed; version is validated"))
+                        else "all blocking checks passed"))
     for r in results:
         columns = sorted({k for row in r.failing for k in row}) or ["detail"]
         yield dg.AssetCheckResult(
@@ -66,6 +62,7 @@ def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: Va
                 "allocation_version": dg.MetadataValue.int(info.version),
                 "failing_count": dg.MetadataValue.int(r.failing_count),
                 "failing_rows": metadata_table(r.failing, columns),
+                "version_status": dg.MetadataValue.text(info.status),
                 "failing": dg.MetadataValue.json(jsonable(r.failing)),
                 "ledger_changed_since_version": dg.MetadataValue.bool(ledger_changed),
                 **{k: v for k, v in r.metadata.items()},

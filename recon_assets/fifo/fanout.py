@@ -16,16 +16,20 @@ import os
 import re
 import socket
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Optional
+from typing import Iterator
 
 import dagster as dg
 
+from pydantic import Field
+
+from recon_assets.errors import VersionError
+from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
 from recon_assets.fifo.service import (Plan, VersionSummary, allocate_symbols, plan_version,
-                                       reuse_latest, write_computed)
-from recon_assets.ledger import staging
+                                       stored_summary, unchanged_since, write_computed)
+from recon_assets.ledger import staging, versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
-from recon_assets.metadata import metadata_table
+from recon_assets.metadata import metadata_table, money, row_count
 
 #: Staged rows of a run this Dagster instance does not know (another instance on the same
 #: ledger, or a deleted run) are left alone this long before they count as abandoned.
@@ -33,18 +37,36 @@ UNKNOWN_RUN_GRACE = timedelta(hours=24)
 
 
 class FifoConfig(dg.Config):
-    """How to compute: SPEC section 3 (max + 1 unless a version is given; --replace)."""
+    """How to compute the partition's version (SPEC section 3; the partition key is the
+    version number)."""
 
-    version: Optional[int] = None
-    replace: bool = False
-    symbols: list[str] = []
-    skip_bad_rows: bool = False
-    only_if_changed: bool = False
-    #: compute over a trade_records without total_fees_usd, every fee 0 (else refused)
-    assume_zero_fees: bool = False
+    replace: bool = Field(False, description=(
+        "Recompute the partition's version in place when it exists and is not validated yet "
+        "(a validated version is immutable)."))
+    force: bool = Field(False, description=(
+        "Write the partition's new version even when nothing FIFO reads changed since the "
+        "latest version of the same scope (otherwise nothing is written and the run says so)."))
+    symbols: list[str] = Field([], description=(
+        "Compute only these symbols (default: every symbol of trade_records)."))
+    skip_bad_rows: bool = Field(False, description=(
+        "Leave unusable ledger rows out (listed in fifo_computation_log.skipped_rows) instead "
+        "of refusing to write the version."))
+    assume_zero_fees: bool = Field(False, description=(
+        "Compute over a trade_records without total_fees_usd, every fee 0 (else refused)."))
 
-    def may_reuse(self) -> bool:
-        return self.only_if_changed and self.version is None and not self.symbols
+
+def stored_version(store: LedgerStore, config: FifoConfig, version: int
+                   ) -> versions.VersionInfo | None:
+    """The partition's version as stored, when this run must report it rather than write
+    it; raises when it may not be rewritten (validated, and ``replace`` asked)."""
+    with store.connect() as conn:
+        info = versions.get_version(conn, version)
+    if info is None or not config.replace:
+        return info
+    if info.status == versions.STATUS_VALIDATED:
+        raise VersionError(f"FIFO version {version} is validated and immutable; compute a new "
+                           "version instead")
+    return None
 
 
 def mapping_key(index: int, symbol: str) -> str:
@@ -85,7 +107,14 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
     if abandoned:
         context.log.info(f"discarded the staged FIFO rows of ended runs {', '.join(abandoned)}")
     plan = plan_version(store, config.symbols, config.assume_zero_fees)
-    if config.may_reuse() and reuse_latest(store, plan.fingerprint, context.log.info):
+    version = version_of(context)
+    existing = stored_version(store, config, version)
+    same = None if config.force or existing else unchanged_since(store, plan.fingerprint,
+                                                                 config.symbols)
+    if existing is not None or same is not None:
+        context.log.info(f"version {version} exists: reporting it as stored" if existing else
+                         f"nothing FIFO reads changed since version {same.version}: version "
+                         f"{version} is not written (force: true writes it anyway)")
         plan = Plan((), plan.fingerprint, plan.started,
                     assume_zero_fees=plan.assume_zero_fees)
     with store.begin() as conn:
@@ -111,22 +140,31 @@ def fifo_allocate_symbol(context: dg.OpExecutionContext, ledger: LedgerResource)
                      f"allocations ({len(part.problems)} bad rows), staged by {_where()}")
 
 
-@dg.op(ins={"planned": dg.In(dg.Nothing), "parts": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
+@dg.op(ins={"planned": dg.In(dg.Nothing), "parts": dg.In(dg.Nothing)},
+       out=dg.Out(dg.Nothing, is_required=False))
 def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
-                       ledger: LedgerResource) -> None:
+                       ledger: LedgerResource) -> Iterator[dg.Output]:
+    """Write the partition's version, or report it as stored; with nothing changed and no
+    ``force``, materialize nothing (the partition stays empty: no duplicate version)."""
     store = ledger.get_store()
     run_id = context.run_id
+    version = version_of(context)
     try:
         with store.connect() as conn:
             plan = staging.read_plan(conn, run_id)
             parts = staging.read_parts(conn, run_id, plan.symbols)
-        summary = reuse_latest(store, plan.fingerprint, context.log.info) if (
-            config.may_reuse() and not parts) else None
+        summary = None
+        if not parts:
+            existing = stored_version(store, config, version)
+            if existing is None and not config.force and unchanged_since(
+                    store, plan.fingerprint, config.symbols) is not None:
+                with store.begin() as conn:
+                    staging.discard(conn, [run_id])
+                return
+            summary = stored_summary(existing) if existing is not None else None
         if summary is None:
-            summary = write_computed(store, plan, parts, version=config.version,
-                                     replace=config.replace,
-                                     skip_bad_rows=config.skip_bad_rows, log=context.log.info,
-                                     finish=lambda conn: staging.discard(conn, [run_id]))
+            summary = _write_or_report(store, plan, parts, config, version, run_id,
+                                       context.log.info)
         else:
             with store.begin() as conn:
                 staging.discard(conn, [run_id])
@@ -136,20 +174,43 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
         with store.begin() as conn:
             staging.discard(conn, [run_id])
         raise
-    context.log.info(f"version {summary.version} {'reused' if summary.reused else 'written'} "
-                     f"by {_where()}")
-    context.add_output_metadata(summary_metadata(summary))
+    done = "reported as stored" if summary.reused else "written"
+    context.log.info(f"version {summary.version} {done} by {_where()}")
+    current = str(store.fingerprint())
+    yield dg.Output(None, data_version=dg.DataVersion(summary.ledger_fingerprint),
+                    metadata={**summary_metadata(summary), "ledger_changed_since_version":
+                              dg.MetadataValue.bool(current != summary.ledger_fingerprint)})
+
+
+def _write_or_report(store: LedgerStore, plan: Plan, parts: list, config: FifoConfig,
+                     version: int, run_id: str, log) -> VersionSummary:
+    """Write ``version``; when another run wrote it meanwhile from the same ledger, report
+    that one (a race for the same new version is not an error, nor a duplicate)."""
+    try:
+        return write_computed(store, plan, parts, version=version, replace=config.replace,
+                              skip_bad_rows=config.skip_bad_rows, log=log,
+                              finish=lambda conn: staging.discard(conn, [run_id]))
+    except VersionError:
+        existing = stored_version(store, FifoConfig(), version)
+        if existing is None or existing.ledger_fingerprint != plan.fingerprint:
+            raise VersionError(f"FIFO version {version} was written by another run meanwhile "
+                               "from another state of the ledger; nothing written by this run")
+        with store.begin() as conn:
+            staging.discard(conn, [run_id])
+        log(f"version {version} was written meanwhile by another run from the same ledger")
+        return stored_summary(existing)
 
 
 def summary_metadata(summary: VersionSummary) -> dict[str, dg.MetadataValue]:
-    rows = [{"symbol": s, "realized_pnl_usd": str(p)} for s, p in summary.pnl_by_symbol.items()]
+    rows = [{"symbol": s, "realized_pnl_usd": p} for s, p in summary.pnl_by_symbol.items()]
     return {
         "allocation_version": dg.MetadataValue.int(summary.version),
         "allocation_batch_id": dg.MetadataValue.text(summary.batch_id),
         "trade_count": dg.MetadataValue.int(summary.trade_count),
         "allocation_count": dg.MetadataValue.int(summary.allocation_count),
+        **row_count(summary.allocation_count),
         "unmatched_count": dg.MetadataValue.int(summary.unmatched_count),
-        "total_pnl_usd": dg.MetadataValue.text(str(summary.total_pnl_usd)),
+        **money("total_pnl_usd", summary.total_pnl_usd),
         "pnl_by_symbol": metadata_table(rows, ["symbol", "realized_pnl_usd"]),
         "skipped_bad_rows": dg.MetadataValue.int(len(summary.skipped_rows)),
         "ledger_fingerprint": dg.MetadataValue.text(summary.ledger_fingerprint),
@@ -165,12 +226,14 @@ def fifo_config(config: FifoConfig) -> dict:
     return {"fifo_plan": values, "fifo_write_version": values}
 
 
-@dg.graph_asset(ins={"database_trades": dg.AssetIn(dagster_type=dg.Nothing)},
+@dg.graph_asset(ins={"trade_records": dg.AssetIn(dagster_type=dg.Nothing)},
                 config=fifo_config, group_name="fifo", kinds={"sql"},
-                description="FIFO cost-basis allocations, written as a new immutable version "
-                            "of fifo_allocations with its fifo_computation_log row; one step "
-                            "per symbol.")
-def fifo_allocations(database_trades):
-    planned, symbols = fifo_plan(database_trades)
+                partitions_def=FIFO_VERSIONS,
+                description="FIFO cost-basis allocations, one partition per version: "
+                            "materializing a new partition writes that version (immutable once "
+                            "validated) with its fifo_computation_log row, one step per "
+                            "symbol; an existing version is reported as stored.")
+def fifo_allocations(trade_records):
+    planned, symbols = fifo_plan(trade_records)
     parts = symbols.map(lambda symbol: fifo_allocate_symbol(symbol=symbol)).collect()
     return fifo_write_version(planned=planned, parts=parts)

@@ -9,30 +9,20 @@ their cover; the alert sensor reports it like every failed check.
 """
 
 from dataclasses import replace
-from typing import Optional
 
 import dagster as dg
 
-from recon_assets.alerts import Alert, AlertSender
 from recon_assets.errors import VersionError
-from recon_assets.fifo.run_version import version_of_run
+from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
 from recon_assets.fifo.version_diff import VersionDiff, diff_versions, to_json, to_markdown
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
+from recon_assets.metadata import money
 from recon_assets.money import decimal_str
-from recon_assets.settings import load_settings
 
 EXPLAINED_CHECK = "check_fifo_version_diff_explained"
 #: List entries kept in the ``diff`` metadata (the counts are always complete).
 METADATA_LIMIT = 1000
-
-
-class VersionDiffConfig(dg.Config):
-    """Versions to compare: ``new`` defaults to the version this run wrote (else the latest),
-    ``old`` to the one before ``new``."""
-
-    old: Optional[int] = None
-    new: Optional[int] = None
 
 
 def pick_versions(logged: list[int], old: int | None, new: int | None
@@ -65,38 +55,22 @@ def unexplained(diff: VersionDiff) -> list[str]:
     return reasons
 
 
-def announce_new_version(diff: VersionDiff, run_id: str) -> list[str]:
-    """Tell the alert channels about a new version and its PnL delta (the first question a
-    trader asks after a backfill); returns the channels that got it."""
-    settings = load_settings()
-    sender = AlertSender(settings.alerts, redact=settings.secrets())
-    if not sender.enabled_channels:
-        return []
-    return sender.send(Alert(
-        title=f"FIFO version {diff.new_version}: realized PnL {decimal_str(diff.pnl_before)} -> "
-              f"{decimal_str(diff.pnl_after)} USD (delta {decimal_str(diff.pnl_delta)})",
-        severity="INFO", asset_key="fifo_version_diff",
-        allocation_version=str(diff.new_version), run_id=run_id,
-        description=f"Compared with version {diff.old_version}: {len(diff.changed_sells)} sells "
-                    f"changed, {len(diff.newly_matched)} newly matched, "
-                    f"{len(diff.newly_unmatched)} newly unmatched.",
-        details=tuple(f"{row.symbol}: {decimal_str(row.before)} -> {decimal_str(row.after)} "
-                      f"USD (delta {decimal_str(row.delta)})" for row in diff.symbols)[:10]))
-
-
 @dg.asset(deps=["fifo_allocations"], group_name="fifo", kinds={"sql"},
+          partitions_def=FIFO_VERSIONS,
           check_specs=[dg.AssetCheckSpec(EXPLAINED_CHECK, asset="fifo_version_diff",
+                                         partitions_def=FIFO_VERSIONS,
                                          description="The change between the versions is "
                                                      "explained by orders that appeared or "
                                                      "left, and no sell lost its cover.")],
-          description="What changed between two FIFO versions (default: the latest and the one "
-                      "before it): PnL per symbol, changed sells, and the orders behind them.")
-def fifo_version_diff(context: dg.AssetExecutionContext, config: VersionDiffConfig,
+          description="What changed from the version before (the newest existing version "
+                      "below the partition's) to the partition's version: PnL per symbol, "
+                      "changed sells, and the orders behind them.")
+def fifo_version_diff(context: dg.AssetExecutionContext,
                       ledger: LedgerResource) -> dg.MaterializeResult:
     store = ledger.get_store()
     with store.connect() as conn:
         logged = [info.version for info in versions.list_versions(conn)]
-        old, new = pick_versions(logged, config.old, version_of_run(context, config.new))
+        old, new = pick_versions(logged, None, version_of(context))
         new_rows = versions.read_allocations(conn, new)
         old_rows = versions.read_allocations(conn, old) if old is not None else new_rows
     diff = diff_versions(old_rows, new_rows)
@@ -108,9 +82,13 @@ def fifo_version_diff(context: dg.AssetExecutionContext, config: VersionDiffConf
     metadata = {
         "new_version": dg.MetadataValue.int(new),
         "has_predecessor": dg.MetadataValue.bool(old is not None),
-        "pnl_before_usd": dg.MetadataValue.text(decimal_str(diff.pnl_before)),
-        "pnl_after_usd": dg.MetadataValue.text(decimal_str(diff.pnl_after)),
-        "pnl_delta_usd": dg.MetadataValue.text(decimal_str(diff.pnl_delta)),
+        **money("pnl_before_usd", diff.pnl_before),
+        **money("pnl_after_usd", diff.pnl_after),
+        **money("pnl_delta_usd", diff.pnl_delta),
+        "symbols": dg.MetadataValue.json([
+            {"symbol": row.symbol, "before": decimal_str(row.before),
+             "after": decimal_str(row.after), "delta": decimal_str(row.delta)}
+            for row in diff.symbols]),
         **{name: dg.MetadataValue.int(count)
            for name, count in to_json(diff, limit=0)["counts"].items()},
         "summary": dg.MetadataValue.md(to_markdown(diff)),
@@ -118,9 +96,6 @@ def fifo_version_diff(context: dg.AssetExecutionContext, config: VersionDiffConf
     }
     if old is not None:
         metadata["old_version"] = dg.MetadataValue.int(old)
-        if config.old is None and config.new is None:
-            sent = announce_new_version(diff, context.run.run_id)
-            metadata["announced_to"] = dg.MetadataValue.text(", ".join(sent) or "no channel")
     return dg.MaterializeResult(metadata=metadata, check_results=[dg.AssetCheckResult(
         check_name=EXPLAINED_CHECK, passed=not reasons, severity=dg.AssetCheckSeverity.WARN,
         description=(f"FIFO version {new} differs from version {old} in a way that needs "

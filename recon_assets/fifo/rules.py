@@ -27,7 +27,7 @@ RULE_NAMES = ["sells_fully_allocated", "no_buy_over_allocated", "no_duplicate_pa
 #: At most this many failing rows are listed in a result (``failing_count`` has them all).
 SHOWN_ROWS = 50
 
-_DESCRIPTIONS = {
+RULE_DESCRIPTIONS = {
     "sells_fully_allocated": "Every ledger sell is allocated (matched plus unmatched) to its "
                              "full size, within the 1e-8 dust.",
     "no_buy_over_allocated": "No buy is allocated more than its size.",
@@ -87,7 +87,7 @@ def validate_allocations(allocations: pd.DataFrame, trades: pd.DataFrame, *,
         lenient = name == "no_unmatched_sells" and not strict
         results.append(RuleResult(
             name=name, passed=count == 0, severity="WARN" if lenient else "ERROR",
-            blocking=not lenient, description=_DESCRIPTIONS[name], failing=failing,
+            blocking=not lenient, description=RULE_DESCRIPTIONS[name], failing=failing,
             failing_count=count, metadata={"rows_checked": view.n, **metadata[name]}))
     return results
 

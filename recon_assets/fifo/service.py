@@ -107,19 +107,55 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
     return SymbolAllocations(tuple(symbols), len(trades), allocate(trades), normalized.problems)
 
 
-def reuse_latest(store: LedgerStore, fingerprint: str,
-                 log: Callable[[str], None]) -> VersionSummary | None:
-    """The latest version, when it was computed from the ledger as it is now."""
+@dataclass(frozen=True)
+class NewVersionPlan:
+    """What computing now would do (SPEC section 3): write ``version`` (max + 1), or, when
+    ``unchanged_since`` is set, nothing: that version (``version`` is its number) already
+    reflects the ledger."""
+
+    version: int
+    unchanged_since: versions.VersionInfo | None
+
+
+def unchanged_since(store: LedgerStore, fingerprint: str, symbols: Sequence[str] = ()
+                    ) -> versions.VersionInfo | None:
+    """The newest version of the same scope (the same symbols, or all of the ledger's) when
+    it was computed from the ledger as it is now; an older version with the same fingerprint
+    does not count (the ledger changed and came back since)."""
     with store.connect() as conn:
-        latest = versions.latest_version(conn)
-    if latest is None or latest.ledger_fingerprint != fingerprint:
-        return None
-    log(f"ledger unchanged since version {latest.version}; not recomputing")
+        logged = versions.list_versions(conn)
+    scope = sorted(symbols) if symbols else sorted(store.symbol_census()[0])
+    for info in reversed(logged):
+        if sorted(info.symbols) == scope:
+            return info if info.ledger_fingerprint == fingerprint else None
+    return None
+
+
+def plan_new_version(store: LedgerStore, *, symbols: Sequence[str] = (),
+                     force: bool = False) -> NewVersionPlan:
+    """The version computing now would write (max + 1), or, when nothing FIFO reads changed
+    since the newest version of the same scope and not ``force``, that version. A symbol
+    the ledger has no order for is refused (ConfigError)."""
+    present = store.symbol_census()[0]
+    unknown = sorted(set(symbols) - set(present))
+    if unknown:
+        raise ConfigError(f"no orders for {', '.join(map(repr, unknown))} in trade_records "
+                          f"(symbols there: {', '.join(present) or 'none'}); nothing computed")
+    same = None if force else unchanged_since(store, str(store.fingerprint()), symbols)
+    if same is not None:
+        return NewVersionPlan(same.version, same)
+    with store.connect() as conn:
+        return NewVersionPlan(versions.next_version(conn), None)
+
+
+def stored_summary(info: versions.VersionInfo) -> VersionSummary:
+    """A version as stored, in the shape a computation reports (nothing recomputed)."""
     return VersionSummary(
-        version=latest.version, batch_id=latest.batch_id, trade_count=latest.trade_count,
-        allocation_count=latest.allocation_count, unmatched_count=latest.unmatched_count,
-        total_pnl_usd=latest.total_pnl_usd or Decimal(0), pnl_by_symbol={},
-        symbols=latest.symbols, ledger_fingerprint=fingerprint, reused=True)
+        version=info.version, batch_id=info.batch_id, trade_count=info.trade_count,
+        allocation_count=info.allocation_count, unmatched_count=info.unmatched_count,
+        total_pnl_usd=info.total_pnl_usd or Decimal(0), pnl_by_symbol={},
+        symbols=info.symbols, ledger_fingerprint=info.ledger_fingerprint or "",
+        skipped_rows=[tuple(r) for r in info.skipped_rows], reused=True)
 
 
 def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocations], *,
@@ -201,10 +237,11 @@ def compute_version(store: LedgerStore, *, version: int | None = None, replace: 
     ``assume_zero_fees`` allows a ledger without ``total_fees_usd`` (see :func:`plan_version`).
     """
     plan = plan_version(store, symbols, assume_zero_fees)
-    if only_if_changed and version is None and not symbols:
-        reused = reuse_latest(store, plan.fingerprint, log)
-        if reused is not None:
-            return reused
+    if only_if_changed and version is None:
+        same = unchanged_since(store, plan.fingerprint, symbols)
+        if same is not None:
+            log(f"ledger unchanged since version {same.version}; not recomputing")
+            return stored_summary(same)
     log(f"allocating {len(plan.symbols)} symbols")
     part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids,
                             assume_zero_fees=assume_zero_fees)

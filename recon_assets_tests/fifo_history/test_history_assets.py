@@ -13,14 +13,13 @@ from recon_assets.fifo.history_assets import EXPLAINED_CHECK, fifo_version_diff,
 from recon_assets.fifo.service import compute_version
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
-from recon_assets_tests.conftest import seed_trade_records
+from recon_assets_tests.conftest import run_version_partition, seed_trade_records
 from recon_assets_tests.fifo_history.scenarios import BASE, demo_backfill
 
 
-def _materialize(url: str, **config) -> dg.ExecuteInProcessResult:
-    return dg.materialize([fifo_version_diff], resources={"ledger": LedgerResource(
-        database_url=url)}, run_config={"ops": {"fifo_version_diff": {"config": config}}},
-        raise_on_error=False)
+def _materialize(url: str, version: int) -> dg.ExecuteInProcessResult:
+    return run_version_partition([fifo_version_diff], version, resources={
+        "ledger": LedgerResource(database_url=url)}, raise_on_error=False)
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict:
@@ -41,13 +40,13 @@ def test_pick_versions():
 
 def test_backfill_diff_names_the_sells_and_the_backfilled_buys(ledger_url):
     history = demo_backfill(ledger_url)
-    result = _materialize(ledger_url)
+    result = _materialize(ledger_url, 2)
     assert result.success
     meta = _metadata(result)
     diff = meta["diff"]
     assert (meta["old_version"], meta["new_version"]) == (1, 2)
     delta = history.after.total_pnl_usd - history.before.total_pnl_usd
-    assert Decimal(meta["pnl_delta_usd"]) == Decimal(diff["pnl_delta"]) == delta
+    assert Decimal(meta["pnl_delta_usd_exact"]) == Decimal(diff["pnl_delta"]) == delta
     assert sum(Decimal(s["delta"]) for s in diff["symbols"]) == delta
     for s in diff["symbols"]:
         assert Decimal(s["after"]) == history.after.pnl_by_symbol.get(s["symbol"], 0)
@@ -72,30 +71,26 @@ def test_backfill_diff_names_the_sells_and_the_backfilled_buys(ledger_url):
 def test_a_version_without_predecessor_gives_an_empty_diff(ledger_url):
     seed_trade_records(ledger_url, BASE)
     summary = compute_version(LedgerStore(ledger_url))
-    result = _materialize(ledger_url)
+    result = _materialize(ledger_url, summary.version)
     assert result.success
     meta = _metadata(result)
     assert meta["has_predecessor"] is False and "old_version" not in meta
-    assert meta["new_version"] == summary.version and Decimal(meta["pnl_delta_usd"]) == 0
-    assert Decimal(meta["pnl_after_usd"]) == summary.total_pnl_usd
+    assert meta["new_version"] == summary.version and Decimal(meta["pnl_delta_usd_exact"]) == 0
+    assert Decimal(meta["pnl_after_usd_exact"]) == summary.total_pnl_usd
     assert meta["changed_sells"] == meta["causing_orders"] == 0
 
 
 def test_missing_version_fails_the_run(ledger_url):
     seed_trade_records(ledger_url, BASE)
     compute_version(LedgerStore(ledger_url))
-    result = _materialize(ledger_url, old=1, new=7)
+    result = _materialize(ledger_url, 7)
     assert not result.success
-    with pytest.raises(VersionError):
-        _materialize_raising(ledger_url, old=1, new=7)
-
-
-def _materialize_raising(url: str, **config) -> None:
-    try:
-        dg.materialize([fifo_version_diff], resources={"ledger": LedgerResource(
-            database_url=url)}, run_config={"ops": {"fifo_version_diff": {"config": config}}})
-    except dg.DagsterUserCodeExecutionError as exc:
-        raise exc.user_exception from None
+    with pytest.raises(VersionError, match="version 7 does not exist"):
+        try:
+            run_version_partition([fifo_version_diff], 7, resources={
+                "ledger": LedgerResource(database_url=ledger_url)})
+        except dg.DagsterUserCodeExecutionError as exc:
+            raise exc.user_exception from None
 
 
 def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
@@ -105,7 +100,7 @@ def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
     with store.begin() as conn:
         conn.execute(text("UPDATE trade_records SET price = '111' WHERE order_id = 's1'"))
     compute_version(store)
-    result = _materialize(ledger_url, old=1, new=2)
+    result = _materialize(ledger_url, 2)
     assert result.success  # a WARN check does not fail the run
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
@@ -113,7 +108,7 @@ def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
     assert check.metadata["reasons"].value == [
         "allocations changed but no order appeared or left"]
     meta = _metadata(result)
-    assert meta["changed_sells"] == 1 and Decimal(meta["pnl_delta_usd"]) == 1
+    assert meta["changed_sells"] == 1 and Decimal(meta["pnl_delta_usd_exact"]) == 1
 
 
 def test_the_version_diff_job_loads_and_runs_the_check(sqlite_url):
@@ -125,6 +120,5 @@ def test_the_version_diff_job_loads_and_runs_the_check(sqlite_url):
     defs = dg.Definitions(assets=[fifo_version_diff], jobs=[version_diff_job],
                           resources={"ledger": LedgerResource(database_url=sqlite_url)})
     dg.Definitions.validate_loadable(defs)
-    result = defs.resolve_job_def("version_diff_job").execute_in_process(
-        run_config={"ops": {"fifo_version_diff": {"config": {"old": None, "new": None}}}})
+    result = run_version_partition(defs.resolve_job_def("version_diff_job"), 1)
     assert [c.check_name for c in result.get_asset_check_evaluations()] == [EXPLAINED_CHECK]
