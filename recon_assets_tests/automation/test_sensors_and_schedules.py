@@ -25,9 +25,23 @@ def order(order_id, side, day, size, price, fee="0"):
 
 
 def tick(instance, url, cursor):
+    """One evaluation: the run request (or the skip reason) and the new cursor. Every tick,
+    skipped or not, observes trade_records with the ledger fingerprint as data version."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                       resources={"ledger": LedgerResource(database_url=url)})
-    return ledger_change_sensor(context), context.cursor
+    result = ledger_change_sensor(context)
+    fingerprint = str(LedgerStore(url).fingerprint())
+    cursor = result.cursor if result.cursor is not None else cursor
+    [observed] = result.asset_events
+    assert observed.asset_key == dg.AssetKey("trade_records")
+    assert observed.tags["dagster/data_version"] == fingerprint
+    if result.run_requests:
+        [request] = result.run_requests
+        [added] = result.dynamic_partitions_requests
+        assert (added.partitions_def_name, list(added.partition_keys)) == (
+            "fifo_versions", [request.partition_key])
+        return request, cursor
+    return result.skip_reason, cursor
 
 
 def test_ledger_sensor_requests_one_recompute_per_change(ledger_url):
@@ -35,7 +49,7 @@ def test_ledger_sensor_requests_one_recompute_per_change(ledger_url):
                                     order("s1", "sell", 2, "2", "110")])
     with dg.instance_for_test() as instance:
         result, cursor = tick(instance, ledger_url, None)
-        assert isinstance(result, dg.RunRequest)
+        assert isinstance(result, dg.RunRequest) and result.partition_key == "1"
         again, cursor = tick(instance, ledger_url, cursor)
         assert isinstance(again, dg.SkipReason)
 
@@ -72,9 +86,9 @@ def test_weekly_schedule_cron_timezone_and_config(monkeypatch):
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 29, 9, 15, tzinfo=timezone.utc))
     request = weekly.evaluate_tick(context).run_requests[0]
-    ops = request.run_config["ops"]
-    assert ops["missing_orders"]["config"]["tier"] == 2
-    assert ops["fifo_allocations"]["config"]["only_if_changed"] is True
+    assert not request.run_config  # the job's own defaults are what the schedule runs
+    from recon_assets.automation.jobs import weekly_reconciliation_job
+    assert weekly_reconciliation_job.config["ops"]["missing_orders"]["config"]["tier"] == "2"
     assert daily.job_name == "validate_job"
 
 
