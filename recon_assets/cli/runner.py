@@ -19,6 +19,7 @@ from recon_assets.errors import ConfigError, RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
 
 
+FIFO_PARTITIONS = "fifo_versions"  # recon_assets.fifo.partitions.FIFO_VERSIONS.name
 DEFAULT_INSTANCE_YAML = """\
 # Dagster instance created by recon-assets for the CLI: runs, events and schedules are stored
 # in SQLite files in this folder. For production use deploy/dagster.yaml (PostgreSQL).
@@ -71,8 +72,13 @@ def log_level(args: argparse.Namespace) -> str:
 
 
 def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: str = "INFO",
-            tags: dict[str, str] | None = None) -> JobOutcome:
-    """Execute one job of the definitions in-process; our typed errors surface unchanged."""
+            tags: dict[str, str] | None = None, partition_key: str | None = None
+            ) -> JobOutcome:
+    """Execute one job of the definitions in-process; our typed errors surface unchanged.
+
+    With ``partition_key`` the run is of that FIFO version partition (``fifo_versions``);
+    the partition is added first when it is new, as Dagster runs only known partitions.
+    """
     from recon_assets.cli.console import cli_console_logger
     from recon_assets.definitions import defs
 
@@ -86,8 +92,11 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
     with _instance() as instance:
+        if partition_key is not None and not instance.has_dynamic_partition(
+                FIFO_PARTITIONS, partition_key):
+            instance.add_dynamic_partitions(FIFO_PARTITIONS, [partition_key])
         result = job.execute_in_process(run_config=run_config, instance=instance,
-                                        raise_on_error=False,
+                                        raise_on_error=False, partition_key=partition_key,
                                         tags={"recon-assets/cli": job_name, **(tags or {})})
     if not result.success:
         _raise_failure(result)
