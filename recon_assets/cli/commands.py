@@ -40,8 +40,6 @@ def fifo_config(args: argparse.Namespace) -> dict[str, Any]:
 def run_fifo(args: argparse.Namespace) -> int:
     """SPEC 3: a new version only when something FIFO reads changed (or ``--force``); the
     refusals and the "unchanged" answer come before any run, so neither records one."""
-    from recon_assets.fifo.service import plan_new_version
-
     check_version(args.version)
     store = shared_store(prepare().database_url)
     check_ledger_symbols(store, args.symbols)
@@ -49,6 +47,8 @@ def run_fifo(args: argparse.Namespace) -> int:
         check_writable(store, args.version, args.replace)
         version = args.version
     else:
+        from recon_assets.fifo.service import plan_new_version
+
         plan = plan_new_version(store, symbols=args.symbols, force=args.force)
         if plan.unchanged_since is not None:
             info = plan.unchanged_since
