@@ -92,9 +92,8 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
     with _instance() as instance:
-        if partition_key is not None and not instance.has_dynamic_partition(
-                FIFO_PARTITIONS, partition_key):
-            instance.add_dynamic_partitions(FIFO_PARTITIONS, [partition_key])
+        if partition_key is not None:
+            _add_partition(instance, partition_key)
         result = job.execute_in_process(run_config=run_config, instance=instance,
                                         raise_on_error=False, partition_key=partition_key,
                                         tags={"recon-assets/cli": job_name, **(tags or {})})
@@ -117,6 +116,23 @@ def _instance() -> Any:
 
     with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-instance.lock")):
         return dg.DagsterInstance.get()
+
+
+def _add_partition(instance: Any, key: str) -> None:
+    """Add ``fifo_versions`` partition ``key`` unless it is there. Two commands planning the
+    same version race here: the lock orders this host's commands, and Dagster's unique index
+    turns a racer elsewhere (the daemon's sensor) into an IntegrityError meaning "added"."""
+    from filelock import FileLock
+    from sqlalchemy.exc import IntegrityError
+
+    with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-partitions.lock")):
+        if instance.has_dynamic_partition(FIFO_PARTITIONS, key):
+            return
+        try:
+            instance.add_dynamic_partitions(FIFO_PARTITIONS, [key])
+        except IntegrityError:
+            if not instance.has_dynamic_partition(FIFO_PARTITIONS, key):
+                raise
 
 
 def _raise_failure(result: Any) -> None:
