@@ -16,8 +16,11 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy.engine import Connection
 
-from recon_assets.errors import BadRowError, ConfigError, VersionError
+from recon_assets.errors import BadRowError, VersionError
 from recon_assets.fifo import allocate
+from recon_assets.fifo.planning import scope_symbols
+# Planning is re-exported here: the CLI, the ledger sensor and schedules plan through service.
+from recon_assets.fifo.planning import NewVersionPlan, plan_new_version  # noqa: F401
 from recon_assets.fifo.reports import pnl_by_symbol
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
@@ -82,15 +85,8 @@ def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
     started = datetime.now(timezone.utc)
     store.trade_columns(assume_zero_fees=assume_zero_fees)
     fingerprint = str(store.fingerprint())
-    present, problems = store.symbol_census()
-    unknown = sorted(set(symbols) - set(present))
-    if unknown:
-        raise ConfigError(f"no orders for {', '.join(map(repr, unknown))} in trade_records "
-                          f"(symbols there: {', '.join(sorted(present)) or 'none'}); "
-                          "nothing computed")
-    chosen = [s for s in present if s in set(symbols)] if symbols else present
-    return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems,
-                assume_zero_fees)
+    chosen, problems = scope_symbols(store, symbols)
+    return Plan(tuple(sorted(chosen)), fingerprint, started, problems, assume_zero_fees)
 
 
 def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
