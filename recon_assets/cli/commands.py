@@ -6,9 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from recon_assets.cli.refusals import check_ledger_symbols, check_writable
+from recon_assets.cli.refusals import check_writable
 from recon_assets.cli.runner import JobOutcome, check_version, log_level, prepare, run_job
 from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
+from recon_assets.fifo.planning import plan_new_version
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger.resources import shared_store
 from recon_assets.money import decimal_str
@@ -42,23 +43,20 @@ def run_fifo(args: argparse.Namespace) -> int:
     refusals and the "unchanged" answer come before any run, so neither records one."""
     check_version(args.version)
     store = shared_store(prepare().database_url)
-    check_ledger_symbols(store, args.symbols)
+    plan = plan_new_version(store, symbols=args.symbols, force=args.force)  # refuses typos
     if args.version is not None:
         check_writable(store, args.version, args.replace)
         version = args.version
+    elif plan.unchanged_since is not None:
+        info = plan.unchanged_since
+        print(f"FIFO version {info.version}: unchanged since it was computed "
+              f"({info.finished_at or info.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+              f"{info.status}) - nothing written; --force writes a new version")
+        print(f"  {info.allocation_count} allocations over {info.trade_count} orders, "
+              f"{info.unmatched_count} unmatched sells, total realized PnL "
+              f"{decimal_str(info.total_pnl_usd)} USD")
+        return EXIT_CLEAN
     else:
-        from recon_assets.fifo.service import plan_new_version
-
-        plan = plan_new_version(store, symbols=args.symbols, force=args.force)
-        if plan.unchanged_since is not None:
-            info = plan.unchanged_since
-            print(f"FIFO version {info.version}: unchanged since it was computed "
-                  f"({info.finished_at or info.started_at:%Y-%m-%d %H:%M:%S} UTC, "
-                  f"{info.status}) - nothing written; --force writes a new version")
-            print(f"  {info.allocation_count} allocations over {info.trade_count} orders, "
-                  f"{info.unmatched_count} unmatched sells, total realized PnL "
-                  f"{decimal_str(info.total_pnl_usd)} USD")
-            return EXIT_CLEAN
         version = plan.version
     outcome = run_job("fifo_job", {"fifo_allocations": fifo_config(args)},
                       level=log_level(args), partition_key=str(version))

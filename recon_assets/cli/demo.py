@@ -90,7 +90,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _fifo(store: LedgerStore, level: str, label: str) -> dict:
     """Materialize the next version partition (the ledger is new, or it was backfilled)."""
-    from recon_assets.fifo.service import plan_new_version
+    from recon_assets.fifo.planning import plan_new_version
 
     version = plan_new_version(store).version
     outcome: JobOutcome = run_job("fifo_job", level=level, partition_key=str(version))

@@ -1,31 +1,16 @@
-"""Checks every command makes before it starts a Dagster run.
+"""Checks ``fifo`` makes before it starts a Dagster run (the other commands' are
+``service.resolve_version`` and ``planning.plan_new_version``, which refuses unknown symbols).
 
-A mistake on the command line (a version that does not exist, a symbol the ledger has no
-order for, a version that may not be rewritten) is answered with one line and exit 2, and
+A mistake on the command line (a version that may not be rewritten) is answered with one line and exit 2, and
 leaves no run behind: a failed run in the UI would look like a pipeline problem, and a run
 of a made-up partition would add that partition to ``fifo_versions``.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
-from recon_assets.errors import ConfigError, VersionError
+from recon_assets.errors import VersionError
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
-
-
-def check_ledger_symbols(store: LedgerStore, symbols: Sequence[str]) -> None:
-    """Refuse a ``--symbol`` the ledger has no order for: FIFO over it would write an empty
-    version that looks like a real one."""
-    if not symbols:
-        return
-    known, _problems = store.symbol_census()
-    unknown = sorted(set(symbols) - set(known))
-    if unknown:
-        raise ConfigError(f"--symbol: the ledger has no orders for "
-                          f"{', '.join(map(repr, unknown))} (symbols there: "
-                          f"{', '.join(known) or 'none'}); nothing computed")
 
 
 def check_writable(store: LedgerStore, version: int, replace: bool) -> None:

@@ -19,7 +19,6 @@ from recon_assets.errors import ConfigError, RunFailedError, error_classes
 from recon_assets.settings import Settings, load_settings
 
 
-FIFO_PARTITIONS = "fifo_versions"  # recon_assets.fifo.partitions.FIFO_VERSIONS.name
 DEFAULT_INSTANCE_YAML = """\
 # Dagster instance created by recon-assets for the CLI: runs, events and schedules are stored
 # in SQLite files in this folder. For production use deploy/dagster.yaml (PostgreSQL).
@@ -125,13 +124,16 @@ def _add_partition(instance: Any, key: str) -> None:
     from filelock import FileLock
     from sqlalchemy.exc import IntegrityError
 
+    from recon_assets.fifo.partitions import FIFO_VERSIONS
+
+    name = FIFO_VERSIONS.name
     with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-partitions.lock")):
-        if instance.has_dynamic_partition(FIFO_PARTITIONS, key):
+        if instance.has_dynamic_partition(name, key):
             return
         try:
-            instance.add_dynamic_partitions(FIFO_PARTITIONS, [key])
+            instance.add_dynamic_partitions(name, [key])
         except IntegrityError:
-            if not instance.has_dynamic_partition(FIFO_PARTITIONS, key):
+            if not instance.has_dynamic_partition(name, key):
                 raise
 
 
