@@ -14,7 +14,7 @@ sync_job = dg.define_asset_job(
 
 fifo_job = dg.define_asset_job(
     "fifo_job",
-    selection=dg.AssetSelection.assets("fifo_allocations", "unmatched_sells",
+    selection=dg.AssetSelection.assets("database_trades", "fifo_allocations", "unmatched_sells",
                                        "fifo_version_diff", "daily_pnl_report"),
     tags=EXCLUSIVE, description="Compute a new FIFO version, validate it, queue its unmatched sells, and "
                 "compare it with the version before.")
