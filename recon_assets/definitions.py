@@ -22,6 +22,7 @@ from recon_assets.fifo.fanout import fifo_allocations
 from recon_assets.fifo.history_assets import fifo_version_diff
 from recon_assets.ledger.assets import database_trades
 from recon_assets.ledger.resources import LedgerResource
+from recon_assets.ledger.trade_records import trade_records
 from recon_assets.reconcile.assets import missing_orders, reconciliation_report
 from recon_assets.settings import load_settings
 
@@ -30,7 +31,8 @@ def build_definitions() -> dg.Definitions:
     settings = load_settings()
     return dg.Definitions(
         assets=[exchange_fills, database_trades, fifo_allocations, unmatched_sells,
-                missing_orders, reconciliation_report, fifo_version_diff, daily_pnl_report],
+                missing_orders, reconciliation_report, fifo_version_diff, daily_pnl_report,
+                trade_records],
         asset_checks=[validate_fifo_allocations],
         jobs=JOBS,
         schedules=build_schedules(settings),

@@ -165,12 +165,12 @@ def fifo_config(config: FifoConfig) -> dict:
     return {"fifo_plan": values, "fifo_write_version": values}
 
 
-@dg.graph_asset(ins={"database_trades": dg.AssetIn(dagster_type=dg.Nothing)},
+@dg.graph_asset(ins={"trade_records": dg.AssetIn(dagster_type=dg.Nothing)},
                 config=fifo_config, group_name="fifo", kinds={"sql"},
                 description="FIFO cost-basis allocations, written as a new immutable version "
                             "of fifo_allocations with its fifo_computation_log row; one step "
                             "per symbol.")
-def fifo_allocations(database_trades):
-    planned, symbols = fifo_plan(database_trades)
+def fifo_allocations(trade_records):
+    planned, symbols = fifo_plan(trade_records)
     parts = symbols.map(lambda symbol: fifo_allocate_symbol(symbol=symbol)).collect()
     return fifo_write_version(planned=planned, parts=parts)

@@ -25,9 +25,19 @@ def order(order_id, side, day, size, price, fee="0"):
 
 
 def tick(instance, url, cursor):
+    """One evaluation: the run request (or the skip reason) and the new cursor. Every tick,
+    skipped or not, observes trade_records with the ledger fingerprint as data version."""
     context = dg.build_sensor_context(instance=instance, cursor=cursor,
                                       resources={"ledger": LedgerResource(database_url=url)})
-    return ledger_change_sensor(context), context.cursor
+    result = ledger_change_sensor(context)
+    fingerprint = str(LedgerStore(url).fingerprint())
+    [observed] = result.asset_events
+    assert observed.asset_key == dg.AssetKey("trade_records")
+    assert observed.tags["dagster/data_version"] == fingerprint
+    if result.run_requests:
+        [request] = result.run_requests
+        return request, context.cursor
+    return result.skip_reason, context.cursor
 
 
 def test_ledger_sensor_requests_one_recompute_per_change(ledger_url):
