@@ -4,6 +4,7 @@ PostgreSQL), real simulator through the real SDK, real Dagster runs in a persist
 import json
 from decimal import Decimal
 
+import dagster as dg
 import pytest
 from sqlalchemy import text
 
@@ -21,6 +22,12 @@ def loop_ledger(request, monkeypatch, demo_exchange) -> str:
     return url
 
 
+def _runs() -> int:
+    """Runs recorded in ``$DAGSTER_HOME`` (the demo_exchange fixture's home)."""
+    with dg.DagsterInstance.get() as instance:
+        return instance.get_runs_count()
+
+
 def _json(capsys) -> dict:
     out = capsys.readouterr().out.strip().splitlines()
     return json.loads(out[-1])
@@ -32,6 +39,12 @@ def test_fifo_reconcile_backfill_loop(loop_ledger, demo_exchange, capsys):
     assert main(["fifo", "-q"]) == 0
     out = capsys.readouterr().out
     assert "FIFO version 1" in out and "WARN  check_fifo_allocations_no_unmatched_sells" in out
+    runs = _runs()
+    assert main(["fifo", "-q"]) == 0  # nothing FIFO reads changed: no run, no new version
+    out = capsys.readouterr().out
+    assert out.startswith("FIFO version 1: unchanged since it was computed") and \
+        "--force writes a new version" in out and "unmatched sells" in out
+    assert _runs() == runs
 
     assert main(["validate", "--json", "-q"]) == 0
     report = _json(capsys)

@@ -6,8 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from recon_assets.cli.runner import JobOutcome, check_version, log_level, run_job
+from recon_assets.cli.refusals import check_writable
+from recon_assets.cli.runner import JobOutcome, check_version, log_level, prepare, run_job
 from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
+from recon_assets.fifo.service import plan_new_version
+from recon_assets.fifo.service import resolve_version
+from recon_assets.ledger.resources import shared_store
+from recon_assets.money import decimal_str
 
 
 def run_sync(args: argparse.Namespace) -> int:
@@ -28,18 +33,37 @@ def run_sync(args: argparse.Namespace) -> int:
 
 
 def fifo_config(args: argparse.Namespace) -> dict[str, Any]:
-    return {"version": args.version, "replace": args.replace, "symbols": args.symbols,
+    """``FifoConfig`` of the run; the version is not in it: it is the run's partition key."""
+    return {"replace": args.replace, "force": args.force, "symbols": args.symbols,
             "skip_bad_rows": args.skip_bad_rows, "assume_zero_fees": args.assume_zero_fees}
 
 
 def run_fifo(args: argparse.Namespace) -> int:
+    """SPEC 3: a new version only when something FIFO reads changed (or ``--force``); the
+    refusals and the "unchanged" answer come before any run, so neither records one."""
     check_version(args.version)
+    store = shared_store(prepare().database_url)
+    plan = plan_new_version(store, symbols=args.symbols, force=args.force)  # refuses typos
+    if args.version is not None:
+        check_writable(store, args.version, args.replace)
+        version = args.version
+    elif plan.unchanged_since is not None:
+        info = plan.unchanged_since
+        print(f"FIFO version {info.version}: unchanged since it was computed "
+              f"({info.finished_at or info.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+              f"{info.status}) - nothing written; --force writes a new version")
+        print(f"  {info.allocation_count} allocations over {info.trade_count} orders, "
+              f"{info.unmatched_count} unmatched sells, total realized PnL "
+              f"{decimal_str(info.total_pnl_usd)} USD")
+        return EXIT_CLEAN
+    else:
+        version = plan.version
     outcome = run_job("fifo_job", {"fifo_allocations": fifo_config(args)},
-                      level=log_level(args))
+                      level=log_level(args), partition_key=str(version))
     meta = outcome.metadata("fifo_allocations")
     print(f"FIFO version {meta.get('allocation_version')}: {meta.get('allocation_count')} "
           f"allocations over {meta.get('trade_count')} orders, {meta.get('unmatched_count')} "
-          f"unmatched sells, total realized PnL {meta.get('total_pnl_usd')} USD")
+          f"unmatched sells, total realized PnL {meta.get('total_pnl_usd_exact')} USD")
     if meta.get("skipped_bad_rows"):
         print(f"  skipped {meta['skipped_bad_rows']} bad ledger rows (listed in "
               "fifo_computation_log.skipped_rows)")
@@ -47,15 +71,17 @@ def run_fifo(args: argparse.Namespace) -> int:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    """Validate one version partition: a version that does not exist is refused before a
+    run (it would otherwise become a partition of its own)."""
     check_version(args.version)
-    outcome = run_job("validate_job", {"validate_fifo_allocations": {
-        "version": args.version, "strict": args.strict}}, level=log_level(args))
+    info = resolve_version(shared_store(prepare().database_url), args.version)
+    outcome = run_job("validate_job", {"validate_fifo_allocations": {"strict": args.strict}},
+                      level=log_level(args), partition_key=str(info.version))
     if args.json:
         checks = [check_json(c) for c in outcome.checks]
-        version = next((c["allocation_version"] for c in checks), args.version)
         failed = any(not c["passed"] and c["severity"] == "ERROR" for c in checks)
-        print(json.dumps({"version": version, "strict": args.strict, "passed": not failed,
-                          "run_id": outcome.run_id, "checks": checks}))
+        print(json.dumps({"version": info.version, "strict": args.strict,
+                          "passed": not failed, "run_id": outcome.run_id, "checks": checks}))
         return EXIT_FINDINGS if failed else EXIT_CLEAN
     return report_checks(outcome, strict=args.strict)
 

@@ -65,18 +65,20 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"1. sync: {synced.get('new_fills')} fills from the embedded simulator "
           f"({synced.get('requests')} requests through the Coinbase SDK)")
 
-    first = _fifo(level, "2. FIFO")
+    store = LedgerStore(url)
+    first = _fifo(store, level, "2. FIFO")
     for tier in (1, 2):
         _reconcile(tier, level, auto_backfill=False)
     _reconcile(3, level, auto_backfill=True)
-    second = _fifo(level, "6. FIFO after backfill")
+    second = _fifo(store, level, "6. FIFO after backfill")
+    store.dispose()
 
     final = run_job("validate_job", {"validate_fifo_allocations": {"strict": True}},
-                    level=level)
+                    level=level, partition_key=str(second["allocation_version"]))
     failed = [c.check_name for c in final.checks if not c.passed]
     print(f"7. strict validation of version {second['allocation_version']}: "
           + ("all checks pass" if not failed else "FAILED " + ", ".join(failed)))
-    before, after = first["total_pnl_usd"], second["total_pnl_usd"]
+    before, after = first["total_pnl_usd_exact"], second["total_pnl_usd_exact"]
     print(f"\nRealized PnL: {before} USD in version {first['allocation_version']} "
           f"({first['unmatched_count']} unmatched sells) -> {after} USD in version "
           f"{second['allocation_version']} ({second['unmatched_count']} unmatched sells).")
@@ -86,19 +88,23 @@ def run_demo(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 
-def _fifo(level: str, label: str) -> dict:
-    outcome: JobOutcome = run_job("fifo_job", level=level)
+def _fifo(store: LedgerStore, level: str, label: str) -> dict:
+    """Materialize the next version partition (the ledger is new, or it was backfilled)."""
+    from recon_assets.fifo.service import plan_new_version
+
+    version = plan_new_version(store).version
+    outcome: JobOutcome = run_job("fifo_job", level=level, partition_key=str(version))
     meta = outcome.metadata("fifo_allocations")
     warned = [c.check_name for c in outcome.checks if not c.passed]
     print(f"{label}: version {meta['allocation_version']}, {meta['allocation_count']} "
           f"allocations, {meta['unmatched_count']} unmatched sells, realized PnL "
-          f"{meta['total_pnl_usd']} USD" + (f" (checks: {', '.join(warned)})" if warned else ""))
+          f"{meta['total_pnl_usd_exact']} USD" + (f" (checks: {', '.join(warned)})" if warned else ""))
     return meta
 
 
 def _reconcile(tier: int, level: str, *, auto_backfill: bool) -> None:
     outcome = run_job("reconcile_job", {"missing_orders": {
-        "tier": tier, "auto_backfill": auto_backfill, "requested_by": "demo"}}, level=level)
+        "tier": str(tier), "auto_backfill": auto_backfill, "requested_by": "demo"}}, level=level)
     meta = outcome.metadata("missing_orders")
     step = {1: "3", 2: "4", 3: "5"}[tier]
     print(f"{step}. tier {tier}: Missing BUY orders found: {meta['missing_buys']} "

@@ -1,7 +1,9 @@
 """``diff-versions``, ``export`` and ``inventory``: looking back at FIFO versions.
 
-``diff-versions`` materializes the ``fifo_version_diff`` asset through ``version_diff_job``
-(so the comparison and its check show in the UI like every other run). ``export`` and
+``diff-versions`` of a version and its predecessor materializes that version's
+``fifo_version_diff`` partition through ``version_diff_job`` (so the comparison and its check
+show in the UI like every other run); any other pair is an audit query computed here, with no
+run. ``export`` and
 ``inventory`` are read-only reports on one stored version: like ``backfill list`` they read
 the ledger directly and change no asset. Dagster is imported only by ``diff-versions``.
 """
@@ -22,7 +24,10 @@ AddCommand = Callable[..., argparse.ArgumentParser]
 def add_history_commands(add: AddCommand) -> None:
     """Define the three commands with parser.py's ``add(name, help, (module, fn))`` helper."""
     p = add("diff-versions", "Compare two FIFO versions: PnL per symbol, the sells whose "
-                             "allocations changed, and the orders that changed them.",
+                             "allocations changed, and the orders that changed them. A version "
+                             "and the one before it (the default) materialize that version's "
+                             "fifo_version_diff partition; any other pair is an audit query: "
+                             "printed only, no run, nothing the UI shows, no alert.",
             ("recon_assets.cli.history", "run_diff_versions"))
     p.add_argument("old", type=int, nargs="?", metavar="A",
                    help="the older version (default: the one before B)")
@@ -62,22 +67,48 @@ def _symbols(p: argparse.ArgumentParser) -> None:
 
 
 def run_diff_versions(args: argparse.Namespace) -> int:
-    from recon_assets.cli.runner import check_version, log_level, run_job
+    """The default pair (B and the version before it) materializes ``fifo_version_diff``
+    partition B, as the UI and the alerts know it; any other pair is an audit query answered
+    here with no run, so it never replaces what partition B shows nor alerts anyone."""
+    from dataclasses import replace
+
+    from recon_assets.cli.runner import check_version, log_level, prepare, run_job
+    from recon_assets.fifo.history_assets import pick_versions, unexplained
+    from recon_assets.fifo.version_diff import diff_versions, to_json, to_markdown
+    from recon_assets.ledger import versions
+    from recon_assets.ledger.resources import shared_store
 
     check_version(args.old, "A")
     check_version(args.new, "B")
-    outcome = run_job("version_diff_job",
-                      {"fifo_version_diff": {"old": args.old, "new": args.new}},
-                      level="WARNING" if args.json else log_level(args))
+    store = shared_store(prepare().database_url)
+    with store.connect() as conn:
+        logged = [info.version for info in versions.list_versions(conn)]
+        old, new = pick_versions(logged, args.old, args.new)
+        default_old, _ = pick_versions(logged, None, new)
+        if old != default_old:  # an audit query: never a run
+            diff = replace(diff_versions(versions.read_allocations(conn, old),
+                                         versions.read_allocations(conn, new)),
+                           old_version=old, new_version=new)
+            return _print_diff(args, to_json(diff), to_markdown(diff), unexplained(diff))
+    outcome = run_job("version_diff_job", level="WARNING" if args.json else log_level(args),
+                      partition_key=str(new))
     meta = outcome.metadata("fifo_version_diff")
+    reasons = [r for check in outcome.checks if not check.passed
+               for r in getattr(check.metadata.get("reasons"), "value", None) or []]
+    return _print_diff(args, meta["diff"], meta["summary"], reasons)
+
+
+def _print_diff(args: argparse.Namespace, diff: dict[str, Any], summary: str,
+                reasons: list[str]) -> int:
+    """A diff as JSON or as its Markdown summary, with a WARN line when it needs review."""
+    from recon_assets.fifo.history_assets import EXPLAINED_CHECK
+
     if args.json:
-        print(json.dumps(meta["diff"]))
+        print(json.dumps(diff))
     else:
-        print(meta["summary"])
-        for check in outcome.checks:
-            if not check.passed:
-                reasons = getattr(check.metadata.get("reasons"), "value", None) or []
-                print(f"WARN  {check.check_name}: " + "; ".join(reasons))
+        print(summary)
+        if reasons:
+            print(f"WARN  {EXPLAINED_CHECK}: " + "; ".join(reasons))
     return EXIT_CLEAN
 
 

@@ -55,9 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
             ("recon_assets.cli.commands", "run_sync"))
     _common(p)
 
-    p = add("fifo", "Compute FIFO allocations as a new version (max + 1) and validate it.",
+    p = add("fifo", "Compute FIFO allocations as a new version (max + 1) and validate it, "
+                    "when something FIFO reads changed since the latest version of the same "
+                    "scope (otherwise say which version is current and write nothing).",
             ("recon_assets.cli.commands", "run_fifo"))
     p.add_argument("--version", type=int, help="write this version number instead of max + 1")
+    p.add_argument("--force", action="store_true",
+                   help="write a new version even when nothing changed since the latest")
     p.add_argument("--replace", action="store_true",
                    help="allow --version to overwrite an existing, not yet validated version")
     p.add_argument("--skip-bad-rows", action="store_true",

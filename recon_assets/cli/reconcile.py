@@ -7,9 +7,10 @@ import json
 
 from sqlalchemy import select
 
-from recon_assets.cli.runner import log_level, prepare, run_job
+from recon_assets.cli.runner import check_version, log_level, prepare, run_job
 from recon_assets.errors import EXIT_CLEAN, EXIT_FINDINGS
 from recon_assets.exchange.resources import check_configured
+from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import backfill
 from recon_assets.ledger.resources import shared_store
 from recon_assets.ledger.schema import reconciliation_runs
@@ -21,13 +22,16 @@ from recon_assets.settings import current_user
 def run_reconcile(args: argparse.Namespace) -> int:
     settings = prepare()
     check_configured(settings)  # before the ledger is touched: a refusal writes nothing
-    check_symbols(shared_store(settings.database_url), args.symbols)  # before any run
-    config = {"tier": args.tier, "version": args.version, "symbols": args.symbols,
+    store = shared_store(settings.database_url)
+    check_symbols(store, args.symbols)  # before any run
+    if args.tier == 1 and args.version is not None:  # tier 1 reads that version: it must exist
+        check_version(args.version)
+        resolve_version(store, args.version)
+    config = {"tier": str(args.tier), "version": args.version, "symbols": args.symbols,
               "auto_backfill": args.auto_backfill, "requested_by": current_user()}
     outcome = run_job("reconcile_job", {"missing_orders": config},
                       level="WARNING" if args.json else log_level(args))
     meta = outcome.metadata("missing_orders")
-    store = shared_store(prepare().database_url)
     with store.connect() as conn:
         log_path, findings = conn.execute(
             select(reconciliation_runs.c.log_path, reconciliation_runs.c.summary).where(

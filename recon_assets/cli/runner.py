@@ -71,8 +71,13 @@ def log_level(args: argparse.Namespace) -> str:
 
 
 def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: str = "INFO",
-            tags: dict[str, str] | None = None) -> JobOutcome:
-    """Execute one job of the definitions in-process; our typed errors surface unchanged."""
+            tags: dict[str, str] | None = None, partition_key: str | None = None
+            ) -> JobOutcome:
+    """Execute one job of the definitions in-process; our typed errors surface unchanged.
+
+    With ``partition_key`` the run is of that FIFO version partition (``fifo_versions``);
+    the partition is added first when it is new, as Dagster runs only known partitions.
+    """
     from recon_assets.cli.console import cli_console_logger
     from recon_assets.definitions import defs
 
@@ -86,8 +91,10 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     if op_config:
         run_config["ops"] = {op: {"config": cfg} for op, cfg in op_config.items()}
     with _instance() as instance:
+        if partition_key is not None:
+            _add_partition(instance, partition_key)
         result = job.execute_in_process(run_config=run_config, instance=instance,
-                                        raise_on_error=False,
+                                        raise_on_error=False, partition_key=partition_key,
                                         tags={"recon-assets/cli": job_name, **(tags or {})})
     if not result.success:
         _raise_failure(result)
@@ -108,6 +115,26 @@ def _instance() -> Any:
 
     with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-instance.lock")):
         return dg.DagsterInstance.get()
+
+
+def _add_partition(instance: Any, key: str) -> None:
+    """Add ``fifo_versions`` partition ``key`` unless it is there. Two commands planning the
+    same version race here: the lock orders this host's commands, and Dagster's unique index
+    turns a racer elsewhere (the daemon's sensor) into an IntegrityError meaning "added"."""
+    from filelock import FileLock
+    from sqlalchemy.exc import IntegrityError
+
+    from recon_assets.fifo.partitions import FIFO_VERSIONS
+
+    name = FIFO_VERSIONS.name
+    with FileLock(os.path.join(os.environ["DAGSTER_HOME"], ".recon-assets-partitions.lock")):
+        if instance.has_dynamic_partition(name, key):
+            return
+        try:
+            instance.add_dynamic_partitions(name, [key])
+        except IntegrityError:
+            if not instance.has_dynamic_partition(name, key):
+                raise
 
 
 def _raise_failure(result: Any) -> None:

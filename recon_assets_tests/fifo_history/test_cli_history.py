@@ -93,3 +93,25 @@ def test_diff_versions_command(backfilled, capsys, tmp_path, monkeypatch):
     assert _run(["diff-versions", "-q"]) == 0
     assert "**Version 1 -> 2**" in capsys.readouterr().out
     assert _run(["diff-versions", "1", "5"]) == EXIT_USAGE
+
+
+def test_diff_versions_of_another_pair_is_an_audit_query_with_no_run(backfilled, capsys,
+                                                                      tmp_path, monkeypatch):
+    """Only version N against its predecessor is partition N's diff; 2 against 1 is answered
+    from the stored allocations, and no run (nor partition, nor alert) is recorded."""
+    import dagster as dg
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert _run(["diff-versions", "2", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (data["old_version"], data["new_version"]) == (2, 1)
+    assert Decimal(data["pnl_delta"]) == (backfilled.before.total_pnl_usd
+                                          - backfilled.after.total_pnl_usd)
+    assert _run(["diff-versions", "2", "1"]) == 0
+    assert "**Version 2 -> 1**" in capsys.readouterr().out
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_runs_count() == 0
+        assert instance.get_dynamic_partitions("fifo_versions") == []

@@ -87,3 +87,42 @@ def test_a_version_below_1_is_refused_before_anything_runs(command, version, two
     assert _state(two_versions) == before and files_under(tmp_path) == files
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
         assert instance.get_runs_count() == 0
+
+
+def _runs(tmp_path: Path) -> int:
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        return instance.get_runs_count()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["validate", "--version", "99"], "version 99 does not exist"),
+    (["fifo", "--symbol", "DOGE-USD"], "DOGE-USD"),
+    (["fifo", "--version", "1"], "version 1 exists"),
+    (["diff-versions", "5", "7"], "version 5 does not exist"),
+    (["reconcile", "--tier", "1", "--version", "99"], "version 99 does not exist"),
+    (["export", "--version", "99"], "version 99 does not exist"),
+    (["inventory", "--version", "99"], "version 99 does not exist"),
+])
+def test_a_refusal_is_not_a_run(argv, says, two_versions, tmp_path, monkeypatch, capsys):
+    """Refused before any run: exit 2, one line, no run (and so no partition) recorded."""
+    monkeypatch.setenv("RECON_EXCHANGE", "simulator")  # reconcile gets past the exchange
+    before, runs = _state(two_versions), _runs(tmp_path)
+    assert main(argv) == 2
+    assert says in one_error_line(capsys)
+    assert _state(two_versions) == before and _runs(tmp_path) == runs
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert instance.get_dynamic_partitions("fifo_versions") == []
+
+
+def test_a_validated_version_is_not_replaced(two_versions, tmp_path, capsys):
+    store = LedgerStore(two_versions)
+    try:
+        with store.begin() as conn:
+            conn.execute(fifo_computation_log.update().where(
+                fifo_computation_log.c.allocation_version == 1).values(status="validated"))
+    finally:
+        store.dispose()
+    before = _state(two_versions)
+    assert main(["fifo", "--version", "1", "--replace", "-q"]) == 2
+    assert "validated and immutable" in one_error_line(capsys)
+    assert _state(two_versions) == before and _runs(tmp_path) == 0

@@ -45,31 +45,65 @@ def _log(url: str) -> dict[int, tuple[str, int]]:
     return {v: (status, n) for v, status, n in rows}
 
 
-def test_two_concurrent_fifo_runs_write_distinct_complete_versions(ledger_url):
-    seed_trade_records(ledger_url, HISTORY.ledger_orders)
-    store = LedgerStore(ledger_url)
-    env = child_env(DATABASE_URL=ledger_url)
+def _race(url: str, argv: list[str]) -> list[tuple[int, str, str]]:
+    """Two ``recon-assets`` racers released together once both have allocated every symbol
+    (the test holds the ledger lock meanwhile, so neither has written)."""
+    store = LedgerStore(url)
+    env = child_env(DATABASE_URL=url)
     with store.locked("fifo"):
-        racers = [start_cli(["fifo"], env) for _ in range(2)]
-        for proc in racers:  # both have allocated every symbol; neither has written
+        racers = [start_cli(argv, env) for _ in range(2)]
+        for proc in racers:
             proc.wait_for(" allocations (", times=len(SYMBOLS))
     results = [proc.finish() for proc in racers]
     store.dispose()
-    assert [code for code, _, _ in results] == [0, 0], results
+    return results
 
-    written = sorted(int(out.split("FIFO version ")[1].split(":")[0])
-                     for _, out, _ in results)
-    assert written == [1, 2]
-    log = _log(ledger_url)
-    assert set(log) == {1, 2}
+
+def _reported(out: str) -> int:
+    return int(out.split("FIFO version ")[1].split(":")[0])
+
+
+def _assert_complete(url: str) -> dict[int, tuple[str, int]]:
+    """Every logged version validated, with exactly its logged allocations, and queued for
+    review once: nothing half-written, nothing written twice."""
+    log = _log(url)
     assert {status for status, _ in log.values()} == {"validated"}, log
-    assert count(ledger_url, "SELECT count(*) FROM fifo_allocations") == \
+    assert count(url, "SELECT count(*) FROM fifo_allocations") == \
         sum(n for _, n in log.values())
     for version, (_, n) in log.items():
-        assert count(ledger_url, "SELECT count(*) FROM fifo_allocations "
-                                 "WHERE allocation_version = :v", v=version) == n
-    assert count(ledger_url, "SELECT count(DISTINCT allocation_version) "
-                             "FROM manual_review_queue") == 2
+        assert count(url, "SELECT count(*) FROM fifo_allocations "
+                          "WHERE allocation_version = :v", v=version) == n
+    assert count(url, "SELECT count(DISTINCT allocation_version) "
+                      "FROM manual_review_queue") == len(log)
+    return log
+
+
+def test_two_concurrent_fifo_runs_on_one_ledger_write_one_version(ledger_url):
+    """SPEC 3: nothing changed between them, so both runs are of partition 1; one writes it
+    and the other reports it as stored."""
+    seed_trade_records(ledger_url, HISTORY.ledger_orders)
+    results = _race(ledger_url, ["fifo"])
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert [_reported(out) for _, out, _ in results] == [1, 1]
+    assert set(_assert_complete(ledger_url)) == {1}
+
+
+def test_two_concurrent_forced_fifo_runs_never_write_a_version_twice(ledger_url):
+    """``--force`` after version 1: distinct new versions, or one run of a version and a
+    clean refusal (exit 2, one line) - never a half-written or duplicate version."""
+    seed_trade_records(ledger_url, HISTORY.ledger_orders)
+    first = start_cli(["fifo", "-q"], child_env(DATABASE_URL=ledger_url)).finish()
+    assert first[0] == 0, first
+    results = _race(ledger_url, ["fifo", "--force"])
+    codes = sorted(code for code, _, _ in results)
+    assert codes in ([0, 0], [0, 2]), results
+    for code, out, err in results:
+        if code == 2:
+            assert out == "" and len(err.strip().splitlines()) == 1, (out, err)
+    log = _assert_complete(ledger_url)
+    reported = {_reported(out) for code, out, _ in results if code == 0}
+    assert reported <= set(log) and 1 not in reported
+    assert set(log) == {1, *reported} and max(log) == len(log)
 
 
 def test_each_fifo_run_validates_the_version_it_wrote(sqlite_url, monkeypatch, capsys):
