@@ -7,7 +7,14 @@ the executor every job gets (``RECON_EXECUTOR``, see ``recon_assets.execution``)
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
+
+# Partitioned asset checks and observable sources are Dagster's own preview/beta features,
+# chosen on purpose (versions as partitions); their notices would only clutter every command.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from recon_assets.alerts.sensors import build_check_alert_sensor
 from recon_assets.automation.jobs import JOBS

@@ -40,11 +40,11 @@ from dagster import (
     TableMetadataValue,
     sensor,
 )
-from dagster._core.events import JobFailureData
-from dagster._core.storage.asset_check_execution_record import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
+
+#: An asset-check execution row as ``event_log_storage.get_asset_check_execution_history``
+#: returns it; its class is not part of Dagster's public API, so only its public fields
+#: (``id``, ``run_id``, ``status``, ``evaluation``) are used.
+AssetCheckExecutionRecord = Any
 
 from recon_assets.alerts.messages import Alert
 from recon_assets.alerts.senders import AlertSender
@@ -164,7 +164,7 @@ def _run_alert(instance: DagsterInstance, entry: EventLogEntry) -> Alert:
     if run is not None and run.tags.get("dagster/partition"):
         details.append(f"partition: {run.tags['dagster/partition']}")
     data = entry.dagster_event.event_specific_data if entry.dagster_event else None
-    error = data.error if isinstance(data, JobFailureData) else None
+    error = getattr(data, "error", None)  # a run failure's data carries the error
     while error is not None and error.cause is not None:
         error = error.cause  # the root cause says what actually broke
     if error is not None:
@@ -176,6 +176,11 @@ def _run_alert(instance: DagsterInstance, entry: EventLogEntry) -> Alert:
         details=tuple(details),
         run_id=entry.run_id,
     )
+
+
+def _status(record: AssetCheckExecutionRecord) -> str:
+    """PLANNED, SUCCEEDED, FAILED, ... (compared by value: the enum is not public)."""
+    return str(record.status.value)
 
 
 def _run_is_over(instance: DagsterInstance, run_id: str) -> bool:
@@ -202,17 +207,17 @@ def _alert_check(instance: DagsterInstance, key: AssetCheckKey, state: dict[str,
     records = _records_after(instance, key, after)
     # A run writes its evaluations before it ends, so a row still PLANNED when read after its
     # run was seen over will never be evaluated (skipped, or the run failed: alerted as such).
-    over = {r.run_id for r in records if r.status == AssetCheckExecutionRecordStatus.PLANNED
+    over = {r.run_id for r in records if _status(r) == "PLANNED"
             and _run_is_over(instance, r.run_id)}
     if over:
         records = _records_after(instance, key, after)
     for record in records:
         if record.id in seen:
             continue
-        if record.status == AssetCheckExecutionRecordStatus.PLANNED:
+        if _status(record) == "PLANNED":
             if record.run_id in over:  # otherwise still running: wait
                 seen.add(record.id)
-        elif (record.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+        elif (_status(record) == "SUCCEEDED"
               or deliver(f"check:{record.id}", _check_alert(record))):
             seen.add(record.id)
     for record in records:
