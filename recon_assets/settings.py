@@ -66,6 +66,8 @@ class Settings:
     alerts: AlertSettings = AlertSettings()
     schedule_timezone: str = "UTC"
     weekly_cron: str = "15 9 * * 0"
+    daily_pnl_cron: str = "5 9 * * *"
+    daily_validation_cron: str = "10 9 * * *"
     executor: str = "in_process"  # recon_assets.execution: in_process | multiprocess | celery
     celery_broker: str | None = field(default=None, repr=False)
     celery_backend: str | None = field(default=None, repr=False)
@@ -229,6 +231,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
         alerts=alerts,
         schedule_timezone=get("RECON_SCHEDULE_TIMEZONE") or "UTC",
         weekly_cron=get("RECON_WEEKLY_CRON") or "15 9 * * 0",
+        daily_pnl_cron=get("RECON_DAILY_PNL_CRON") or "5 9 * * *",
+        daily_validation_cron=get("RECON_DAILY_VALIDATION_CRON") or "10 9 * * *",
         executor=get("RECON_EXECUTOR") or "in_process",
         celery_broker=get("RECON_CELERY_BROKER"),
         celery_backend=get("RECON_CELERY_BACKEND"),

@@ -81,7 +81,7 @@ def test_ledger_sensor_sees_an_order_corrected_in_place(ledger_url):
 
 def test_weekly_schedule_cron_timezone_and_config(monkeypatch):
     monkeypatch.setenv("RECON_SCHEDULE_TIMEZONE", "Europe/Berlin")
-    weekly, daily = build_schedules(load_settings())
+    weekly, daily, pnl = build_schedules(load_settings())
     assert weekly.cron_schedule == "15 9 * * 0" and weekly.execution_timezone == "Europe/Berlin"
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2026, 11, 29, 9, 15, tzinfo=timezone.utc))
@@ -89,12 +89,41 @@ def test_weekly_schedule_cron_timezone_and_config(monkeypatch):
     assert not request.run_config  # the job's own defaults are what the schedule runs
     from recon_assets.automation.jobs import weekly_reconciliation_job
     assert weekly_reconciliation_job.config["ops"]["missing_orders"]["config"]["tier"] == "2"
-    assert daily.job_name == "validate_job"
+    assert daily.job_name == "validate_job" and daily.cron_schedule == "10 9 * * *"
+    assert pnl.job_name == "daily_pnl_job" and pnl.cron_schedule == "5 9 * * *"
 
 
 def test_weekly_cron_is_configurable(monkeypatch):
     monkeypatch.setenv("RECON_WEEKLY_CRON", "0 7 * * 1")
-    assert build_schedules(load_settings())[0].cron_schedule == "0 7 * * 1"
+    monkeypatch.setenv("RECON_DAILY_VALIDATION_CRON", "0 6 * * *")
+    monkeypatch.setenv("RECON_DAILY_PNL_CRON", "30 8 * * *")
+    assert [s.cron_schedule for s in build_schedules(load_settings())] == [
+        "0 7 * * 1", "0 6 * * *", "30 8 * * *"]
+
+
+def test_daily_schedules_run_the_latest_version_partition(sqlite_url):
+    seed_trade_records(sqlite_url, [order("b1", "buy", 1, "1", "100"),
+                                    order("s1", "sell", 2, "1", "110")])
+    from recon_assets.definitions import defs
+
+    _, daily, pnl = build_schedules(load_settings())
+    repository = defs.get_repository_def()
+    resources = {"ledger": LedgerResource(database_url=sqlite_url)}
+    when = datetime(2026, 11, 30, 9, 10, tzinfo=timezone.utc)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("fifo_versions", ["1", "2"])
+        for schedule, expected in ((daily, None), (daily, "2"), (pnl, "2")):
+            if expected and schedule is daily:
+                compute_version(LedgerStore(sqlite_url))
+                compute_version(LedgerStore(sqlite_url))
+            with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                           resources=resources,
+                                           repository_def=repository) as ctx:
+                result = schedule.evaluate_tick(ctx)
+            if expected is None:
+                assert "no FIFO version" in result.skip_message
+            else:
+                assert [r.partition_key for r in result.run_requests] == [expected]
 
 
 @pytest.mark.parametrize("only_if_changed, expected", [(True, 1), (False, 2)])
