@@ -16,6 +16,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+from recon_assets.alerts.announcements import build_announcement_sensor
 from recon_assets.alerts.sensors import build_check_alert_sensor
 from recon_assets.automation.jobs import JOBS
 from recon_assets.automation.schedules import build_schedules
@@ -43,7 +44,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=[validate_fifo_allocations],
         jobs=JOBS,
         schedules=build_schedules(settings),
-        sensors=[ledger_change_sensor, build_check_alert_sensor()],
+        sensors=[ledger_change_sensor, build_check_alert_sensor(), build_announcement_sensor()],
         resources={"ledger": LedgerResource(), "exchange": ExchangeResource()},
         executor=build_executor(settings.executor),
     )

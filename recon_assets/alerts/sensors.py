@@ -58,12 +58,12 @@ _MAX_ROWS = 5
 _MAX_VALUE_CHARS = 200
 
 
-def _default_sender() -> AlertSender:
+def default_sender() -> AlertSender:
     settings = load_settings()
     return AlertSender(settings.alerts, redact=settings.secrets())
 
 
-class _Delivery:
+class Delivery:
     """Builds the sender on first use (so quiet ticks never read settings), delivers per
     channel against the cursor's ``owed`` state, and keeps score."""
 
@@ -196,7 +196,7 @@ def _records_after(instance: DagsterInstance, key: AssetCheckKey,
 
 
 def _alert_check(instance: DagsterInstance, key: AssetCheckKey, state: dict[str, Any] | None,
-                 deliver: _Delivery) -> dict[str, Any]:
+                 deliver: Delivery) -> dict[str, Any]:
     """Alert each new failed evaluation of one check; return its new cursor entry."""
     latest = instance.get_latest_asset_check_evaluation_record(key)
     if latest is None:  # never evaluated: every evaluation from now on is new
@@ -229,7 +229,7 @@ def _alert_check(instance: DagsterInstance, key: AssetCheckKey, state: dict[str,
 
 
 def _alert_runs(instance: DagsterInstance, after: int | None, seen: list[int],
-                deliver: _Delivery) -> tuple[int, list[int]]:
+                deliver: Delivery) -> tuple[int, list[int]]:
     """Alert each run that failed after ``after``; return the new ``after`` and ``seen``."""
     if after is None:  # first tick: watch from now on rather than replay old failures
         latest = instance.fetch_run_status_changes(DagsterEventType.RUN_FAILURE, limit=1).records
@@ -263,7 +263,7 @@ def build_check_alert_sensor(
     there is something to send; by default it builds an :class:`AlertSender` from
     ``load_settings()``.
     """
-    factory = sender_factory or _default_sender
+    factory = sender_factory or default_sender
 
     @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds,
             default_status=DefaultSensorStatus.RUNNING,
@@ -273,7 +273,7 @@ def build_check_alert_sensor(
             raise ValueError(f"{name} needs its repository's asset checks: add it to Definitions")
         cursor = json.loads(context.cursor) if context.cursor else {}
         checks: dict[str, Any] = cursor.get("checks", {})
-        deliver = _Delivery(factory, cursor.get("owed", {}))
+        deliver = Delivery(factory, cursor.get("owed", {}))
         check_keys = sorted(context.repository_def.asset_graph.asset_check_keys,
                             key=lambda k: k.to_user_string())
         for key in check_keys:
