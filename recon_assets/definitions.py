@@ -32,6 +32,7 @@ from recon_assets.ledger.assets import database_trades
 from recon_assets.ledger.trade_records import trade_records
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.reconcile.assets import missing_orders, reconciliation_report
+from recon_assets.reconcile.review_job import backfill_review_job
 from recon_assets.settings import load_settings
 
 
@@ -42,7 +43,7 @@ def build_definitions() -> dg.Definitions:
                 fifo_version_status, unmatched_sells,
                 missing_orders, reconciliation_report, fifo_version_diff, daily_pnl_report],
         asset_checks=[validate_fifo_allocations],
-        jobs=JOBS,
+        jobs=[*JOBS, backfill_review_job],
         schedules=build_schedules(settings),
         sensors=[ledger_change_sensor, build_check_alert_sensor(), build_announcement_sensor()],
         resources={"ledger": LedgerResource(), "exchange": ExchangeResource()},
