@@ -18,6 +18,7 @@ import datacompy
 import numpy as np
 import pandas as pd
 
+from benchmarks import forms
 from recon_assets.diff import Tolerances, compare_orders
 
 
@@ -48,9 +49,10 @@ def _decimals(units: np.ndarray, places: int) -> pd.Series:
     return pd.Series([Decimal(int(u)).scaleb(-places) for u in units], dtype=object)
 
 
-def run(n: int, seed: int, repeats: int = 3) -> dict:
-    """Time both tools on the same frames; return the times, their ratio and what each found."""
-    exchange, ledger = make_frames(n, seed)
+def run(n: int, seed: int, repeats: int = 3, form: str = "decimal") -> dict:
+    """Time both tools on the same frames, money in ``form`` (:mod:`benchmarks.forms`);
+    return the times, their ratio and what each found."""
+    exchange, ledger = (forms.as_form(f, form) for f in make_frames(n, seed))
     tol = Tolerances()
     ours, theirs = [], []
     for _ in range(repeats):
@@ -66,7 +68,7 @@ def run(n: int, seed: int, repeats: int = 3) -> dict:
         mismatched = len(compare.all_mismatch())
         theirs.append(time.perf_counter() - started)
     return {
-        "n": n, "seed": seed, "repeats": repeats,
+        "n": n, "seed": seed, "repeats": repeats, "form": form,
         "compare_orders_seconds": round(min(ours), 3),
         "datacompy_seconds": round(min(theirs), 3),
         "speedup": round(min(theirs) / min(ours), 1),
@@ -83,8 +85,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="orders on the exchange")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--form", choices=forms.FORMS, default="decimal")
     args = parser.parse_args()
-    print(json.dumps(run(args.n, args.seed, args.repeats), indent=2))
+    print(json.dumps(run(args.n, args.seed, args.repeats, args.form), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Benchmark: ``recon_assets.fifo.allocate`` against the plain Decimal-deque reference FIFO.
+"""Benchmark: ``recon_assets.fifo.allocate`` against the ``Fraction`` reference FIFO, and
+(``--form``) against the Decimal deque FIFO a user would write, per money form.
 
 Both get the same trades frame, shaped like what the ledger gateway returns: ``Decimal`` money
 (prices on each symbol's tick, sizes with up to 8 places, fees with up to 10), UTC times with
@@ -17,6 +18,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from benchmarks import forms
+from benchmarks.deque_fifo import deque_allocate
 from recon_assets.fifo import allocate
 from recon_assets.trades import normalize_trades
 from recon_assets_tests.fifo.histories import assert_same_allocations
@@ -53,6 +56,27 @@ def make_trades(n_orders: int, n_symbols: int, seed: int) -> pd.DataFrame:
 def _decimals(units: np.ndarray, places: np.ndarray) -> pd.Series:
     return pd.Series([Decimal(int(u)).scaleb(-int(k)) for u, k in zip(units, places)],
                      dtype=object)
+
+
+def run_deque(n_orders: int, n_symbols: int, seed: int, form: str, *,
+              repeats: int = 3) -> dict:
+    """Seconds for ``allocate`` (best of ``repeats``) and for the Decimal deque FIFO (once) on
+    the money in ``form`` (:mod:`benchmarks.forms`); the results are compared row by row."""
+    trades = forms.as_form(make_trades(n_orders, n_symbols, seed), form)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = allocate(trades)
+        times.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    expected = deque_allocate(trades)
+    baseline = time.perf_counter() - started
+    assert_same_allocations(result, expected)
+    return {"n_orders": n_orders, "n_symbols": n_symbols, "seed": seed, "form": form,
+            "allocations": len(result), "allocate_seconds": round(min(times), 3),
+            "allocate_first_call_seconds": round(times[0], 3),
+            "deque_seconds": round(baseline, 3),
+            "speedup": round(baseline / min(times), 1), "identical": True}
 
 
 def run(n_orders: int, n_symbols: int, seed: int, *, reference: bool = True,
@@ -92,7 +116,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-reference", action="store_true",
                         help="time allocate only (the reference takes minutes at 1M orders)")
+    parser.add_argument("--form", choices=forms.FORMS,
+                        help="against the Decimal deque FIFO, money in this form")
     args = parser.parse_args()
+    if args.form:
+        print(json.dumps(run_deque(args.orders, args.symbols, args.seed, args.form,
+                                   repeats=args.repeats)))
+        return
     print(json.dumps(run(args.orders, args.symbols, args.seed, reference=not args.no_reference,
                          repeats=args.repeats)))
 

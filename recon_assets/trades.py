@@ -20,11 +20,12 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from recon_assets.errors import BadRowError
 from recon_assets.money import (EXACT, MAX_MAGNITUDE, MAX_PLACES, NotADecimal, implausible,
                                  to_decimal)
-from recon_assets.scaled import Scaled, scale_decimals, try_scale_decimals
+from recon_assets.scaled import Scaled, scale_arrow, scale_decimals, try_scale_decimals
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
 MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
@@ -250,12 +251,9 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
     if kind == "decimal":
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
-        scaled = try_scale_decimals(values) if scale else None
-        if scaled is not None:  # every value finite, at most 18 places; positive iff its
-            # mantissa is, and below 1e15 iff the mantissa is below 10 ** (15 + places)
-            small = (np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places) if plausible
-                     else np.ones(len(values), dtype=bool))
-            return values, small & (scaled.mantissa > 0) if positive else small, scaled
+        if scale:
+            return _scaled_or_checked(values, ok, _arrow_scaled(column), positive=positive,
+                                      plausible=plausible)
     elif kind == "floating":
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
@@ -270,6 +268,8 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
             ok = np.ones(len(values), dtype=bool)
         except (InvalidOperation, TypeError, ValueError):
             values = None
+    if values is not None and scale and ok.all():
+        return _scaled_or_checked(values, ok, None, positive=positive, plausible=plausible)
     if values is None:
         values = np.empty(len(column), dtype=object)
         ok = np.zeros(len(column), dtype=bool)
@@ -284,6 +284,34 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
     checked = np.flatnonzero(ok)
     ok[checked] = _in_range(values[checked], positive, plausible)
     return values, ok, None
+
+
+def _arrow_scaled(column: pd.Series) -> Scaled | None:
+    """An Arrow decimal column without nulls split straight from its integers (no objects);
+    None for other columns, or when some value needs Python ints (the Decimals decide)."""
+    if not (isinstance(column.dtype, pd.ArrowDtype)
+            and pa.types.is_decimal(column.dtype.pyarrow_dtype)) or column.hasnans:
+        return None
+    scaled = scale_arrow(pa.array(column.array))
+    return scaled if scaled.mantissa.dtype == np.int64 else None
+
+
+def _scaled_or_checked(values: np.ndarray, ok: np.ndarray, scaled: Scaled | None, *,
+                       positive: bool, plausible: bool
+                       ) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
+    """The fast path of :func:`_decimals` for a column of Decimals: its scaled integers (or
+    ``scaled``, already split) replace the range checks; else the checks of every value."""
+    if scaled is None:
+        scaled = try_scale_decimals(values)
+    if scaled is None:
+        checked = np.flatnonzero(ok)
+        ok[checked] = _in_range(values[checked], positive, plausible)
+        return values, ok, None
+    # every value finite, at most 18 places; positive iff its mantissa is, and below 1e15
+    # iff the mantissa is below 10 ** (15 + places)
+    small = (np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places) if plausible
+             else np.ones(len(values), dtype=bool))
+    return values, small & (scaled.mantissa > 0) if positive else small, scaled
 
 
 def _in_range(values: np.ndarray, positive: bool, plausible: bool) -> np.ndarray:

@@ -3,6 +3,7 @@ a fresh subprocess by :mod:`benchmarks.cli`; :func:`result` gives every row the 
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any, Callable
 
@@ -15,11 +16,18 @@ ROWS = {
     "sync": "sync",
     "tier1": "tier1",
     "fifo_version": "fifo_version",
+    # issue 17: each money form against the baseline a user would write
+    **{f"fifo_allocate_{form}": f"allocate_form:{form}"
+       for form in ("decimal", "string", "float64", "arrow")},
+    **{f"compare_orders_{form}": f"compare_form:{form}" for form in ("float64", "string")},
 }
 
 
 def runner(name: str) -> Callable[[bool], dict[str, Any]]:
-    return importlib.import_module(f"benchmarks.rows.{ROWS[name]}").run
+    """A row's ``run``; ``module:form`` names a module's ``run_form`` for one money form."""
+    module, _, form = ROWS[name].partition(":")
+    loaded = importlib.import_module(f"benchmarks.rows.{module}")
+    return functools.partial(loaded.run_form, form) if form else loaded.run
 
 
 def result(name: str, title: str, *, size: dict[str, Any], project: Phase, baseline: str,

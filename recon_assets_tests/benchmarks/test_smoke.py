@@ -19,7 +19,9 @@ import pytest
 from recon_assets_tests.conftest import PG_BASE_URL
 
 REPO = Path(__file__).resolve().parents[2]
-ROWS = ["fifo_allocate", "compare_orders", "sync", "tier1", "fifo_version"]
+ROWS = ["fifo_allocate", "compare_orders", "sync", "tier1", "fifo_version",
+        "fifo_allocate_decimal", "fifo_allocate_string", "fifo_allocate_float64",
+        "fifo_allocate_arrow", "compare_orders_float64", "compare_orders_string"]
 #: Checks about results rather than speed or memory: they must hold at any size.
 CORRECTNESS = {"identical", "same findings as datacompy", "requests failed after retries",
                "fills archived", "re-sync requests", "finds the missing buys",
