@@ -44,6 +44,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
+@dg.definitions
+def lazy_defs() -> dg.Definitions:
+    """What ``dg`` (``[tool.dg]`` in pyproject.toml) finds in this module: the same
+    definitions as ``defs``, built when loaded."""
+    return build_definitions(load_settings())
+
+
 def __getattr__(name: str) -> dg.Definitions:
     """``defs`` (what ``workspace.yaml`` names) is built when it is asked for, from the
     settings in force then: importing this module reads no configuration, and a process whose
