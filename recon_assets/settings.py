@@ -1,7 +1,8 @@
 """The one place that reads configuration (SPEC section 1).
 
 Environment variables win over a ``.env`` file in the working directory. Nothing reads the
-environment at import time: call :func:`load_settings` once at the edge (CLI, resources).
+environment at import time: call :func:`load_settings` once at the edge (the CLI, and
+``build_definitions`` for the resources).
 """
 
 from __future__ import annotations
