@@ -1,8 +1,10 @@
 """``defs``: everything Dagster loads (``workspace.yaml`` points here, and so does the CLI).
 
 Each domain keeps its own assets, checks and automation; this module only assembles them, with
-one set of resources. Settings are read here, once, for the schedules' cron and time zone and
-the executor every job gets (``RECON_EXECUTOR``, see ``recon_assets.execution``).
+one set of resources. :func:`build_definitions` turns typed settings into typed resources
+(secrets as ``dg.EnvVar`` references), the schedules' cron and time zone and the executor every
+job gets (``RECON_EXECUTOR``, see ``recon_assets.execution``). The CLI builds its own per
+command from the settings in force; ``defs`` is the one ``dagster dev`` loads.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from recon_assets.ledger.trade_records import trade_records
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.reconcile.assets import missing_orders, reconciliation_report
 from recon_assets.reconcile.review_job import backfill_review_job
-from recon_assets.settings import load_settings
+from recon_assets.settings import Settings, load_settings
 
 
-def build_definitions() -> dg.Definitions:
-    settings = load_settings()
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The definitions for ``settings``: resources, schedules and executor built once here,
+    so nothing else reads configuration."""
     return dg.Definitions(
         assets=[trade_records, exchange_fills, database_trades, fifo_allocations,
                 fifo_version_status, unmatched_sells,
@@ -46,9 +49,23 @@ def build_definitions() -> dg.Definitions:
         jobs=[*JOBS, backfill_review_job],
         schedules=build_schedules(settings),
         sensors=[ledger_change_sensor, build_check_alert_sensor(), build_announcement_sensor()],
-        resources={"ledger": LedgerResource(), "exchange": ExchangeResource()},
+        resources={"ledger": LedgerResource.from_settings(settings),
+                   "exchange": ExchangeResource.from_settings(settings)},
         executor=build_executor(settings.executor),
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def lazy_defs() -> dg.Definitions:
+    """What ``dg`` (``[tool.dg]`` in pyproject.toml) finds in this module: the same
+    definitions as ``defs``, built when loaded."""
+    return build_definitions(load_settings())
+
+
+def __getattr__(name: str) -> dg.Definitions:
+    """``defs`` (what ``workspace.yaml`` names) is built when it is asked for, from the
+    settings in force then: importing this module reads no configuration, and a process whose
+    environment changed (tests, the CLI) never gets resources from an older environment."""
+    if name == "defs":
+        return build_definitions(load_settings())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

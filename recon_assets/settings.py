@@ -1,7 +1,8 @@
 """The one place that reads configuration (SPEC section 1).
 
 Environment variables win over a ``.env`` file in the working directory. Nothing reads the
-environment at import time: call :func:`load_settings` once at the edge (CLI, resources).
+environment at import time: call :func:`load_settings` once at the edge (the CLI, and
+``build_definitions`` for the resources).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
@@ -98,6 +99,18 @@ class Settings:
         values = [self.coinbase_api_secret, self.alerts.slack_webhook_url,
                   self.alerts.smtp_password, self.celery_broker, self.celery_backend]
         return [v for v in values if v]
+
+
+def env_or_value(name: str, value: str | None) -> Any:
+    """``dg.EnvVar(name)`` when the process environment holds ``value`` under ``name`` (the
+    resource then resolves it at run time and the UI shows only the name), else ``value``
+    itself (it came from ``.env`` or a test's mapping, or is a computed default)."""
+    import dagster as dg
+
+    raw = os.environ.get(name)
+    if value is not None and raw and (raw == value or normalize_database_url(raw) == value):
+        return dg.EnvVar(name)
+    return value
 
 
 def current_user() -> str:

@@ -39,3 +39,27 @@ def test_dagster_definitions_validate_cli(tmp_path):
     result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dg_check_defs_from_the_checkout(tmp_path):
+    """``[tool.dg]`` in pyproject.toml makes the checkout a ``dg`` project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COINBASE_", "DAGSTER_"))}
+    env["DAGSTER_HOME"] = str(tmp_path)
+    dg_cli = Path(sys.executable).with_name("dg")
+    result = subprocess.run([str(dg_cli), "check", "defs"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_importing_reads_no_configuration_and_defs_follow_the_environment(monkeypatch,
+                                                                           tmp_path):
+    """``defs`` is built when asked for, from the environment in force then."""
+    import recon_assets.definitions as definitions
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'one.db'}")
+    assert definitions.defs.resources["ledger"].database_url == "DATABASE_URL"  # an EnvVar
+    monkeypatch.delenv("DATABASE_URL")
+    ledger = definitions.defs.resources["ledger"]
+    assert ledger.database_url == f"sqlite:///{tmp_path / 'recon_home' / 'ledger.db'}"
+    assert ledger.reports_dir() == tmp_path / "recon_home" / "reports"

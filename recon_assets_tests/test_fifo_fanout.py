@@ -4,10 +4,11 @@ sequential path writes, row for row."""
 import dagster as dg
 from sqlalchemy import text
 
-from recon_assets.definitions import defs
+from recon_assets.definitions import build_definitions
 from recon_assets.fifo.service import compute_version
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
+from recon_assets.settings import load_settings
 from recon_assets_tests.conftest import run_version_partition, seed_trade_records
 
 COLUMNS = ["sell_order_id", "buy_order_id", "symbol", "allocated_size", "cost_basis_usd",
@@ -19,6 +20,7 @@ def test_one_step_per_symbol_and_same_rows_as_sequential(ledger_url, monkeypatch
 
     seed_trade_records(ledger_url, demo_history().ledger_orders)
     monkeypatch.setenv("DATABASE_URL", ledger_url)
+    defs = build_definitions(load_settings())  # the ledger is a setting, read when built
     with dg.instance_for_test() as instance:
         result = run_version_partition(defs.resolve_job_def("fifo_job"), 1, instance)
     steps = {e.step_key for e in result.all_events if e.is_step_success}

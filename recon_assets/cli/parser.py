@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_history_commands(add)
 
+    p = add("ui", "Start the Dagster UI (dagster dev) on the CLI's instance, so it shows the "
+                  "CLI's runs.", ("recon_assets.cli.ui", "run_ui"))
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=3000, help="port (default: %(default)s)")
+
     p = add("simulator", "Serve a Coinbase Advanced Trade simulator over HTTP (SPEC section 6).",
             ("recon_assets.exchange.simulator.cli", "run_simulator"))
     from recon_assets.exchange.simulator.cli import add_simulator_arguments

@@ -1,6 +1,7 @@
 """One shared setup path for every command: settings, the Dagster instance, and running a job.
 
-Jobs come from ``recon_assets.definitions:defs``, the same object ``dagster dev`` loads, and run
+Jobs come from ``build_definitions`` over the settings in force (as ``defs``, which ``dagster
+dev`` loads), and run
 in-process against ``$DAGSTER_HOME`` (default ``$RECON_HOME/dagster``) so CLI runs show in the UI.
 """
 
@@ -79,9 +80,9 @@ def run_job(job_name: str, op_config: dict[str, Any] | None = None, *, level: st
     the partition is added first when it is new, as Dagster runs only known partitions.
     """
     from recon_assets.cli.console import cli_console_logger
-    from recon_assets.definitions import defs
+    from recon_assets.definitions import build_definitions
 
-    prepare()
+    defs = build_definitions(prepare())
     job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
     if "exchange" in job.required_resource_keys:
         # The run would fail at its first step with the same error; refusing here keeps the

@@ -17,7 +17,6 @@ from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
 from recon_assets.metadata import metadata_table, money, row_count
-from recon_assets.settings import load_settings
 
 
 def read_run_version(context: dg.AssetExecutionContext, ledger: LedgerResource, *,
@@ -92,7 +91,7 @@ def daily_pnl_report(context: dg.AssetExecutionContext,
                      ledger: LedgerResource) -> dg.MaterializeResult:
     _, info, rows = read_run_version(context, ledger)
     report = daily_pnl(rows)
-    path = load_settings().recon_home / "reports" / f"daily_pnl_v{info.version}.csv"
+    path = ledger.reports_dir() / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     report.to_csv(path, index=False)
     context.log.info(f"version {info.version}: {len(report)} (day, symbol) rows -> {path}")

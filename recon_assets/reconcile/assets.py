@@ -15,7 +15,7 @@ from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.schema import reconciliation_runs
 from recon_assets.metadata import jsonable, metadata_table, row_count
 from recon_assets.reconcile.service import Reconciliation, run_tier
-from recon_assets.settings import current_user, load_settings
+from recon_assets.settings import current_user
 
 
 class ReconcileConfig(dg.Config):
@@ -74,7 +74,7 @@ def missing_orders(context: dg.AssetExecutionContext, config: ReconcileConfig,
                    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     exchange.check_configured()
     outcome = run_tier(ledger.get_store(), exchange.get_client, tier=int(config.tier),
-                       logs_dir=load_settings().logs_dir, version=config.version,
+                       logs_dir=ledger.logs_dir(), version=config.version,
                        symbols=config.symbols, lookback=timedelta(days=config.lookback_days),
                        auto_backfill=config.auto_backfill,
                        requested_by=config.requested_by or current_user(),

@@ -1,4 +1,5 @@
-"""ExchangeResource: credentials come from the environment at run time, never from config."""
+"""ExchangeResource: built once from the settings; credentials are environment variable
+references resolved at run time, never values in the definitions the UI shows."""
 
 from __future__ import annotations
 
@@ -14,20 +15,34 @@ from recon_assets.exchange.client import DEFAULT_REQUESTS_PER_SECOND
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.simulator import Simulator, create_ec_key_file
+from recon_assets.settings import load_settings
 
 
-def test_config_has_no_secret_fields():
-    assert set(ExchangeResource.model_fields) == {"requests_per_second", "max_attempts",
-                                                  "max_retry_seconds"}
+def resolved_exchange(**tuning) -> ExchangeResource:
+    """The resource the definitions build from the current settings, resolved as a run does."""
+    return ExchangeResource.from_settings(load_settings(), **tuning).process_config_and_initialize()
 
 
-def test_url_mode_reads_the_environment_at_run_time(tmp_path, monkeypatch):
+def test_secrets_are_environment_variable_references(tmp_path, monkeypatch):
+    """What the UI shows of the resource is the variable's name; the run gets the value."""
+    create_ec_key_file(tmp_path / "cdp.json")
+    key = json.loads((tmp_path / "cdp.json").read_text())
+    monkeypatch.setenv("COINBASE_API_KEY", key["name"])
+    monkeypatch.setenv("COINBASE_API_SECRET", key["privateKey"])
+    resource = ExchangeResource.from_settings(load_settings())
+    assert resource.mode == "coinbase"
+    assert (resource.api_key, resource.api_secret) == ("COINBASE_API_KEY", "COINBASE_API_SECRET")
+    assert key["privateKey"] not in repr(resource) and key["privateKey"] not in str(
+        resource.model_dump())
+    assert resource.process_config_and_initialize().api_secret == key["privateKey"]
+
+
+def test_url_mode_comes_from_the_settings(tmp_path, monkeypatch):
     fills = demo_history().fills[:7]
     with Simulator(fills, tmp_path / "key.json") as sim:
-        resource = ExchangeResource(requests_per_second=200)
         monkeypatch.setenv("RECON_EXCHANGE_URL", sim.url)
         monkeypatch.setenv("COINBASE_KEY_FILE", str(sim.key_file))
-        client = resource.get_client()
+        client = resolved_exchange(requests_per_second=200).get_client()
         assert client.origin == sim.url
         assert sum(len(page) for page in client.iter_fills()) == 7
 
@@ -36,18 +51,19 @@ def test_coinbase_mode_targets_the_real_api_over_tls(tmp_path, monkeypatch):
     create_ec_key_file(tmp_path / "cdp.json")
     key = json.loads((tmp_path / "cdp.json").read_text())
     monkeypatch.setenv("COINBASE_KEY_FILE", str(tmp_path / "cdp.json"))
-    assert ExchangeResource().get_client().origin == "https://api.coinbase.com"
+    assert resolved_exchange().get_client().origin == "https://api.coinbase.com"
     monkeypatch.setenv("COINBASE_API_KEY", key["name"])
     monkeypatch.setenv("COINBASE_API_SECRET", key["privateKey"])
     with pytest.raises(ConfigError, match="not both"):
-        ExchangeResource().get_client()
+        resolved_exchange().get_client()
     monkeypatch.delenv("COINBASE_KEY_FILE")
-    assert ExchangeResource().get_client().origin == "https://api.coinbase.com"
+    assert resolved_exchange().get_client().origin == "https://api.coinbase.com"
 
 
 def test_embedded_mode_starts_one_demo_simulator(tmp_path):
+    resource = resolved_exchange()
     with ThreadPoolExecutor(4) as pool:
-        clients = list(pool.map(lambda _: ExchangeResource().get_client(), range(4)))
+        clients = list(pool.map(lambda _: resource.get_client(), range(4)))
     assert len({c.origin for c in clients}) == 1
     key_file = Path("recon_home/simulator/key.json").resolve()
     assert set(json.loads(key_file.read_text())) == {"name", "privateKey"}
@@ -61,7 +77,7 @@ def _seconds_for_requests(monkeypatch, tmp_path, requests: int) -> float:
     with Simulator(demo_history().fills[:requests], tmp_path / "key.json") as sim:
         monkeypatch.setenv("RECON_EXCHANGE_URL", sim.url)
         monkeypatch.setenv("COINBASE_KEY_FILE", str(sim.key_file))
-        with ExchangeResource().get_client() as client:
+        with resolved_exchange().get_client() as client:
             started = time.monotonic()
             assert sum(len(page) for page in client.iter_fills(page_size=1)) == requests
             elapsed = time.monotonic() - started

@@ -90,14 +90,15 @@ def test_the_opt_in_serves_any_ledger_from_the_embedded_simulator(sqlite_url, mo
     monkeypatch.setenv("RECON_EXCHANGE", "simulator")
     assert main(["sync", "-q"]) == 0
     assert table_counts(sqlite_url)["exchange_fills"] == len(demo_history().fills)
-    with ExchangeResource().get_client() as client:
+    with ExchangeResource.from_settings(load_settings()).process_config_and_initialize().get_client() as client:
         assert client.source == "simulator"
 
 
 def test_the_embedded_default_ledger_however_spelled_uses_the_simulator(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "sqlite:///recon_home/../recon_home/ledger.db")
-    ExchangeResource().check_configured()
-    with ExchangeResource().get_client() as client:
+    resource = ExchangeResource.from_settings(load_settings()).process_config_and_initialize()
+    resource.check_configured()
+    with resource.get_client() as client:
         assert client.source == "simulator"
 
 
@@ -120,9 +121,10 @@ def test_the_opt_in_with_a_real_exchange_too_is_refused(monkeypatch, tmp_path):
 @pytest.mark.parametrize("job_name", ["sync_job", "reconcile_job"])
 def test_a_ui_run_fails_with_the_same_message_and_writes_nothing(real_ledger, job_name,
                                                                 monkeypatch):
-    from recon_assets.definitions import defs
+    from recon_assets.definitions import build_definitions
 
     monkeypatch.setenv("DATABASE_URL", real_ledger)
+    defs = build_definitions(load_settings())  # what the UI's code server loads
     before = table_counts(real_ledger)
     with dg.instance_for_test() as instance:
         result = defs.resolve_job_def(job_name).execute_in_process(

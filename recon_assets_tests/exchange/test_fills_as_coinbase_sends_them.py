@@ -19,6 +19,7 @@ from recon_assets.cli import main
 from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.resources import ExchangeResource
+from recon_assets.settings import load_settings
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.exchange.models import normalize_fills
 from recon_assets.ledger.bulk import clean_row
@@ -53,7 +54,8 @@ def sync(ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                 monkeypatch.setenv("RECON_EXCHANGE_URL", simulator.url)
                 monkeypatch.setenv("COINBASE_KEY_FILE", str(simulator.key_file))
                 result = dg.materialize([exchange_fills], instance=instance, resources={
-                    "exchange": ExchangeResource(requests_per_second=1000),
+                    "exchange": ExchangeResource.from_settings(load_settings(),
+                                                           requests_per_second=1000),
                     "ledger": LedgerResource(database_url=ledger_url)})
         return result
 

@@ -22,6 +22,7 @@ from recon_assets.exchange.assets import exchange_fills
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.resources import ExchangeResource
+from recon_assets.settings import load_settings
 from recon_assets.exchange.simulator import Simulator, create_ec_key_file
 from recon_assets.ledger.fills import read_fills
 from recon_assets.ledger.resources import LedgerResource
@@ -86,7 +87,8 @@ def test_the_retry_budget_is_a_resource_setting(sqlite_url, tmp_path, closed_por
     monkeypatch.setenv("COINBASE_KEY_FILE", str(key_file))
     result = dg.materialize(
         [exchange_fills], raise_on_error=False,
-        resources={"exchange": ExchangeResource(max_attempts=2, max_retry_seconds=5),
+        resources={"exchange": ExchangeResource.from_settings(
+                       load_settings(), max_attempts=2, max_retry_seconds=5),
                    "ledger": LedgerResource(database_url=sqlite_url)})
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
@@ -118,7 +120,8 @@ def test_html_error_pages_are_retried_and_end_in_one_line(sqlite_url, tmp_path, 
         monkeypatch.setenv("COINBASE_KEY_FILE", str(key_file))
         result = dg.materialize(
             [exchange_fills], raise_on_error=False,
-            resources={"exchange": ExchangeResource(max_attempts=3, max_retry_seconds=10),
+            resources={"exchange": ExchangeResource.from_settings(
+                           load_settings(), max_attempts=3, max_retry_seconds=10),
                        "ledger": LedgerResource(database_url=sqlite_url)})
         assert simulator.stats.requests == 3
     failure = next(e for e in result.all_events if e.is_step_failure)

@@ -250,7 +250,9 @@ def test_the_simulator_listens_on_loopback_only(tmp_path):
     import inspect as pyinspect
 
     from recon_assets.exchange.resources import ExchangeResource
+    from recon_assets.settings import load_settings
 
     assert pyinspect.signature(Simulator).parameters["host"].default == "127.0.0.1"
-    with ExchangeResource().get_client() as client:  # no exchange configured: embedded
+    resource = ExchangeResource.from_settings(load_settings()).process_config_and_initialize()
+    with resource.get_client() as client:  # no exchange configured: embedded
         assert client.origin.startswith("http://127.0.0.1:")

@@ -19,10 +19,11 @@ from recon_assets_tests.conftest import seed_trade_records
 
 def job_executor(monkeypatch, value: str | None) -> dg.ExecutorDefinition:
     from recon_assets.definitions import build_definitions
+    from recon_assets.settings import load_settings
 
     if value is not None:
         monkeypatch.setenv("RECON_EXECUTOR", value)
-    return build_definitions().resolve_job_def("fifo_job").executor_def
+    return build_definitions(load_settings()).resolve_job_def("fifo_job").executor_def
 
 
 @pytest.mark.parametrize("value, default", [(None, "in_process"), ("multiprocess", "multiprocess"),
