@@ -46,21 +46,20 @@ def run_fifo(args: argparse.Namespace) -> int:
     plan = plan_new_version(store, symbols=args.symbols, force=args.force)  # refuses typos
     if args.version is not None:
         check_writable(store, args.version, args.replace)
-        version = args.version
-    elif plan.unchanged_since is not None:
-        info = plan.unchanged_since
-        print(f"FIFO version {info.version}: unchanged since it was computed "
-              f"({info.finished_at or info.started_at:%Y-%m-%d %H:%M:%S} UTC, "
-              f"{info.status}) - nothing written; --force writes a new version")
-        print(f"  {info.allocation_count} allocations over {info.trade_count} orders, "
-              f"{info.unmatched_count} unmatched sells, total realized PnL "
-              f"{decimal_str(info.total_pnl_usd)} USD")
+    if plan.unchanged_since is not None and not args.replace:
+        _print_unchanged(plan.unchanged_since)
         return EXIT_CLEAN
-    else:
-        version = plan.version
+    version = args.version if args.version is not None else plan.version
     outcome = run_job("fifo_job", {"fifo_allocations": fifo_config(args)},
                       level=log_level(args), partition_key=str(version))
     meta = outcome.metadata("fifo_allocations")
+    if not meta:  # another run wrote a version of this ledger meanwhile: nothing to add
+        same = plan_new_version(store, symbols=args.symbols).unchanged_since
+        if same is None:
+            print(f"FIFO version {version}: nothing written (see run {outcome.run_id})")
+        else:
+            _print_unchanged(same)
+        return EXIT_CLEAN
     print(f"FIFO version {meta.get('allocation_version')}: {meta.get('allocation_count')} "
           f"allocations over {meta.get('trade_count')} orders, {meta.get('unmatched_count')} "
           f"unmatched sells, total realized PnL {meta.get('total_pnl_usd_exact')} USD")
@@ -68,6 +67,16 @@ def run_fifo(args: argparse.Namespace) -> int:
         print(f"  skipped {meta['skipped_bad_rows']} bad ledger rows (listed in "
               "fifo_computation_log.skipped_rows)")
     return report_checks(outcome, strict=False)
+
+
+def _print_unchanged(info: Any) -> None:
+    """SPEC 3's answer when nothing FIFO reads changed: the version that already holds."""
+    print(f"FIFO version {info.version}: unchanged since it was computed "
+          f"({info.finished_at or info.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+          f"{info.status}) - nothing written; --force writes a new version")
+    print(f"  {info.allocation_count} allocations over {info.trade_count} orders, "
+          f"{info.unmatched_count} unmatched sells, total realized PnL "
+          f"{decimal_str(info.total_pnl_usd)} USD")
 
 
 def run_validate(args: argparse.Namespace) -> int:

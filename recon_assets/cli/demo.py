@@ -84,7 +84,7 @@ def run_demo(args: argparse.Namespace) -> int:
           f"{second['allocation_version']} ({second['unmatched_count']} unmatched sells).")
     print(f"Ledger: {settings.recon_home / 'ledger.db'}; logs: {settings.logs_dir}; "
           f"Dagster runs: {os.environ['DAGSTER_HOME']} (see them with "
-          "`dagster dev -w workspace.yaml`).")
+          "`recon-assets ui`).")
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 
 

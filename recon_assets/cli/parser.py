@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="recon-assets",
         description="Reconcile a Coinbase trading bot's ledger with the exchange and keep FIFO "
                     "cost basis honest. Each command materializes the same Dagster assets as "
-                    "the UI (`dagster dev -w workspace.yaml`), in-process, recorded in "
+                    "the UI (`recon-assets ui`), in-process, recorded in "
                     "$DAGSTER_HOME (default $RECON_HOME/dagster).",
         epilog="Exit codes: 0 clean, 1 findings (missing orders, failed validation), "
                "2 usage or configuration error, 3 exchange or database failure.")

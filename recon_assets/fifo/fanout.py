@@ -109,8 +109,8 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
     plan = plan_version(store, config.symbols, config.assume_zero_fees)
     version = version_of(context)
     existing = stored_version(store, config, version)
-    same = None if config.force or existing else unchanged_since(store, plan.fingerprint,
-                                                                 config.symbols)
+    same = None if config.force or config.replace or existing else unchanged_since(
+        store, plan.fingerprint, config.symbols)
     if existing is not None or same is not None:
         context.log.info(f"version {version} exists: reporting it as stored" if existing else
                          f"nothing FIFO reads changed since version {same.version}: version "
@@ -156,7 +156,7 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
         summary = None
         if not parts:
             existing = stored_version(store, config, version)
-            if existing is None and not config.force and unchanged_since(
+            if existing is None and not (config.force or config.replace) and unchanged_since(
                     store, plan.fingerprint, config.symbols) is not None:
                 with store.begin() as conn:
                     staging.discard(conn, [run_id])

@@ -82,7 +82,7 @@ def test_the_asset_metadata_says_which_span_was_judged(demo_exchange, sqlite_url
 
     seed_trade_records(sqlite_url, demo_exchange.history.ledger_orders)
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
-    meta = run_job("reconcile_job", {"missing_orders": {"tier": 2}},
+    meta = run_job("reconcile_job", {"missing_orders": {"tier": "2"}},
                    level="WARNING").metadata("missing_orders")
     store = LedgerStore(sqlite_url)
     times = read_fills(store)["trade_time"]

@@ -10,6 +10,7 @@ finalizer kills their process groups.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -79,13 +80,22 @@ class Cluster:
             config["ops"] = ops
         return config
 
-    def execute(self, job: str, ops: dict | None = None, *, wait: bool = True
+    def execute(self, job: str, ops: dict | None = None, *, wait: bool = True,
+                partition: str | None = None
                 ) -> subprocess.Popen | subprocess.CompletedProcess:
-        """``dagster job execute`` of one job, from the launcher's directory."""
+        """``dagster job execute`` of one job, from the launcher's directory; ``partition``
+        (a FIFO version) is added to the launcher's instance and run by its tag."""
         path = self.launcher.cwd / f"run-{uuid.uuid4().hex[:8]}.yaml"
         path.write_text(yaml.safe_dump(self.run_config(ops)), encoding="utf-8")
         args = [str(BIN / "dagster"), "job", "execute", "-m", "recon_assets.definitions",
                 "-j", job, "-c", str(path)]
+        if partition is not None:
+            subprocess.run([str(BIN / "python"), "-c",
+                            "import sys, dagster as dg; dg.DagsterInstance.get()"
+                            ".add_dynamic_partitions('fifo_versions', [sys.argv[1]])",
+                            partition], cwd=self.launcher.cwd, env=self.launcher.env,
+                           check=True, timeout=120)
+            args += ["--tags", json.dumps({"dagster/partition": partition})]
         if not wait:
             return subprocess.Popen(args, cwd=self.launcher.cwd, env=self.launcher.env,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

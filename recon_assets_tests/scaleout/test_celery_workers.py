@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from benchmarks.history import bot_history
 from recon_assets.ledger.store import LedgerStore
-from recon_assets_tests.conftest import seed_trade_records
+from recon_assets_tests.conftest import run_version_partition, seed_trade_records
 from recon_assets_tests.scaleout.conftest import Cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(240)]
@@ -31,7 +31,7 @@ ALLOCATION_COLUMNS = (
     "pnl_usd, buy_time, sell_time, notes")
 LOG_COLUMNS = ("trade_count, allocation_count, unmatched_count, symbols, total_pnl_usd, "
                "ledger_fingerprint, skipped_rows")
-TIER3 = {"missing_orders": {"config": {"tier": 3}}}
+TIER3 = {"missing_orders": {"config": {"tier": "3"}}}
 
 
 @pytest.fixture
@@ -70,12 +70,16 @@ def staging_count(url: str) -> int:
                          "+ (SELECT count(*) FROM fifo_staging_runs)")[0])
 
 
-def in_process(job: str, ops: dict | None = None) -> None:
+def in_process(job: str, ops: dict | None = None, version: int | None = None) -> None:
+    """``job`` in this process (on FIFO version ``version``'s partition when given)."""
     from recon_assets.definitions import defs
 
+    config = {"run_config": {"ops": ops}} if ops else {}
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def(job).execute_in_process(
-            run_config={"ops": ops} if ops else None, instance=instance)
+        resolved = defs.resolve_job_def(job)
+        result = (run_version_partition(resolved, version, instance, **config)
+                  if version is not None else resolved.execute_in_process(
+                      instance=instance, **config))
     assert result.success
 
 
@@ -102,11 +106,12 @@ def host_local_files(cluster: Cluster) -> list[Path]:
 
 def test_fifo_and_tier3_on_two_workers_match_in_process(ledger, celery_cluster, monkeypatch):
     url = ledger["DATABASE_URL"]
-    in_process("fifo_job")                                   # version 1
+    in_process("fifo_job", version=1)
     in_process("reconcile_job", TIER3)                       # reconciliation run 1
     cluster = celery_cluster(ledger)
 
-    fifo = cluster.execute("fifo_job")                       # version 2
+    fifo = cluster.execute("fifo_job", {"fifo_allocations": {"config": {"force": True}}},
+                           partition="2")
     assert fifo.returncode == 0, fifo.stdout[-3000:] + fifo.stderr[-3000:]
     audit = cluster.execute("reconcile_job", TIER3)          # reconciliation run 2
     assert audit.returncode == 0, audit.stdout[-3000:] + audit.stderr[-3000:]
@@ -148,7 +153,7 @@ def test_worker_killed_mid_run_leaves_no_partial_version_nor_staging(ledger, cel
     url = ledger["DATABASE_URL"]
     cluster = celery_cluster(ledger)
     doomed, survivor = cluster.workers
-    launcher = cluster.execute("fifo_job", wait=False)
+    launcher = cluster.execute("fifo_job", wait=False, partition="1")
     try:
         staged = wait_until("the first per-symbol results", lambda: (
             n if 3 <= (n := rows(url, "SELECT count(*) FROM fifo_staging")[0][0]) else None))
@@ -170,10 +175,10 @@ def test_worker_killed_mid_run_leaves_no_partial_version_nor_staging(ledger, cel
     assert rows(url, "SELECT count(*) FROM fifo_allocations")[0][0] == 0
     assert staging_count(url) > 0                # what the killed run left behind
 
-    again = cluster.execute("fifo_job")          # the survivor alone
+    again = cluster.execute("fifo_job", partition="1")  # the survivor alone
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert staging_count(url) == 0
     assert rows(url, "SELECT allocation_version FROM fifo_computation_log") == [(1,)]
-    in_process("fifo_job")                       # version 2, for comparison
+    in_process("fifo_job", {"fifo_allocations": {"config": {"force": True}}}, version=2)
     assert version_rows(url, 1) == version_rows(url, 2)
     assert survivor.proc.poll() is None
