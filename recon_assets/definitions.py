@@ -10,6 +10,7 @@ command from the settings in force; ``defs`` is the one ``dagster dev`` loads.
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import dagster as dg
 
@@ -19,6 +20,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from recon_assets.alerts.announcements import build_announcement_sensor
+from recon_assets.alerts.senders import sender_for
 from recon_assets.alerts.sensors import build_check_alert_sensor
 from recon_assets.automation.jobs import JOBS
 from recon_assets.automation.schedules import build_schedules
@@ -41,6 +43,7 @@ from recon_assets.settings import Settings, load_settings
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The definitions for ``settings``: resources, schedules and executor built once here,
     so nothing else reads configuration."""
+    alerts = partial(sender_for, settings)  # the channels chosen here, once
     return dg.Definitions(
         assets=[trade_records, exchange_fills, database_trades, fifo_allocations,
                 fifo_version_status, unmatched_sells,
@@ -48,7 +51,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[validate_fifo_allocations],
         jobs=[*JOBS, backfill_review_job],
         schedules=build_schedules(settings),
-        sensors=[ledger_change_sensor, build_check_alert_sensor(), build_announcement_sensor()],
+        sensors=[ledger_change_sensor, build_check_alert_sensor(alerts),
+                 build_announcement_sensor(alerts)],
         resources={"ledger": LedgerResource.from_settings(settings),
                    "exchange": ExchangeResource.from_settings(settings)},
         executor=build_executor(settings.executor),

@@ -18,7 +18,7 @@ import dagster as dg
 
 from recon_assets.alerts.messages import Alert
 from recon_assets.alerts.senders import AlertSender
-from recon_assets.alerts.sensors import Delivery, default_sender
+from recon_assets.alerts.sensors import Delivery
 
 DIFF_ASSET = dg.AssetKey("fifo_version_diff")
 _FETCH_LIMIT = 50
@@ -45,11 +45,11 @@ def announcement(metadata: dict[str, Any], run_id: str) -> Alert | None:
 
 
 def build_announcement_sensor(
-    sender_factory: Callable[[], AlertSender] | None = None,
+    sender_factory: Callable[[], AlertSender],
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
     """The sensor; ``sender_factory`` is called only when there is something to send."""
-    factory = sender_factory or default_sender
+    factory = sender_factory
 
     @dg.sensor(name="fifo_version_announcement_sensor",
                minimum_interval_seconds=minimum_interval_seconds,

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import requests
 
 from recon_assets.alerts.messages import Alert, redact, to_email, to_slack_payload
-from recon_assets.settings import AlertSettings
+from recon_assets.settings import AlertSettings, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -157,3 +157,8 @@ class AlertSender:
         except (smtplib.SMTPException, OSError) as exc:
             reason = redact(str(exc), self._secrets)
             raise _DeliveryFailed(f"{type(exc).__name__}: {reason}") from None
+
+
+def sender_for(settings: Settings) -> AlertSender:
+    """The sender of ``settings``' alert channels, scrubbing every secret in force."""
+    return AlertSender(settings.alerts, redact=settings.secrets())

@@ -48,7 +48,6 @@ AssetCheckExecutionRecord = Any
 
 from recon_assets.alerts.messages import Alert
 from recon_assets.alerts.senders import AlertSender
-from recon_assets.settings import load_settings
 
 _VERSION_KEYS = ("allocation_version", "version")
 _HISTORY_LIMIT = 100  # check rows read per check and tick
@@ -56,11 +55,6 @@ _RUN_FETCH_LIMIT = 50  # run failures handled per tick; the rest wait for the ne
 _MAX_DETAILS = 16
 _MAX_ROWS = 5
 _MAX_VALUE_CHARS = 200
-
-
-def default_sender() -> AlertSender:
-    settings = load_settings()
-    return AlertSender(settings.alerts, redact=settings.secrets())
 
 
 class Delivery:
@@ -252,18 +246,18 @@ def _alert_runs(instance: DagsterInstance, after: int | None, seen: list[int],
 
 
 def build_check_alert_sensor(
+    sender_factory: Callable[[], AlertSender],
     name: str = "check_failure_alert_sensor",
-    sender_factory: Callable[[], AlertSender] | None = None,
     minimum_interval_seconds: int = 30,
 ) -> SensorDefinition:
     """A sensor alerting once per failed check evaluation (ERROR or WARN) and per failed run.
 
     It reads the checks of the repository it is deployed in, so add it to the same
     ``Definitions`` as the asset checks. ``sender_factory`` is called at tick time, only when
-    there is something to send; by default it builds an :class:`AlertSender` from
-    ``load_settings()``.
+    there is something to send; the definitions pass :func:`sender_for` over the settings
+    they were built from, so the sensor itself reads no configuration.
     """
-    factory = sender_factory or default_sender
+    factory = sender_factory
 
     @sensor(name=name, minimum_interval_seconds=minimum_interval_seconds,
             default_status=DefaultSensorStatus.RUNNING,

@@ -10,7 +10,7 @@ from recon_assets.exchange.resources import ExchangeResource
 from recon_assets.exchange.sync import sync_fills
 from recon_assets.ledger.fills import read_fills, under_review
 from recon_assets.ledger.resources import LedgerResource
-from recon_assets.metadata import jsonable, metadata_table, time_range
+from recon_assets.metadata import column_schema, jsonable, metadata_table, row_count, time_range
 from recon_assets.reconcile.aggregate import find_duplicate_fills
 
 CHECKS = [
@@ -75,6 +75,9 @@ def exchange_fills(context: dg.AssetExecutionContext, exchange: ExchangeResource
         "fetched_fills": dg.MetadataValue.int(result.fetched),
         "requests": dg.MetadataValue.int(result.requests),
         "archived_fills": dg.MetadataValue.int(len(archive)),
+        **row_count(len(archive)),
+        **column_schema([(c, "decimal" if c in ("price", "size", "commission") else "text")
+                         for c in _SHOWN]),
         "archived_orders": dg.MetadataValue.int(int(archive["order_id"].nunique())),
         "products": dg.MetadataValue.text(", ".join(sorted(archive["product_id"].unique()))),
         "non_spot_fills": dg.MetadataValue.int(len(non_spot)),

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from recon_assets.ledger.resources import LedgerResource
-from recon_assets.metadata import problems_table, time_range
+from recon_assets.metadata import column_schema, problems_table, row_count, time_range
 from recon_assets.trades import TRADE_COLUMNS
 
 CHECKS = [
@@ -35,6 +35,11 @@ def database_trades(context: dg.AssetExecutionContext, ledger: LedgerResource):
     missing = [c for c in TRADE_COLUMNS if c not in columns]
     yield dg.MaterializeResult(metadata={
         "row_count": dg.MetadataValue.int(len(trades)),
+        **row_count(len(trades)),
+        **column_schema([("order_id", "text"), ("symbol", "text"), ("side", "buy | sell"),
+                         ("order_time", "timestamp (UTC)"), ("price", "decimal"),
+                         ("size", "decimal (base units)"),
+                         ("total_fees_usd", "decimal (quote, NULL = 0)")]),
         "bad_rows": dg.MetadataValue.int(len(result.bad_order_ids)),
         "symbols": dg.MetadataValue.text(", ".join(sorted(trades["symbol"].unique()))),
         **time_range(trades["order_time"]),

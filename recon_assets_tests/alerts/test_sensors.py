@@ -14,7 +14,9 @@ from dagster._core.events import DagsterEvent
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
 from recon_assets.alerts.senders import AlertSender
+from recon_assets.alerts.senders import sender_for
 from recon_assets.alerts.sensors import build_check_alert_sensor
+from recon_assets.settings import load_settings
 from recon_assets.settings import AlertSettings
 from recon_assets_tests.alerts.conftest import WEBHOOK_SECRET_PATH, SmtpServer, Webhook
 
@@ -63,7 +65,7 @@ class Ticker:
 
     def __init__(self, instance: dg.DagsterInstance, settings: AlertSettings | None,
                  **sender_options: float) -> None:
-        factory = None if settings is None else (
+        factory = (lambda: sender_for(load_settings())) if settings is None else (
             lambda: AlertSender(settings, retry_backoff_seconds=0, **sender_options))
         self.sensor = build_check_alert_sensor(sender_factory=factory)
         self.defs = dg.Definitions(assets=[toy_ledger, toy_broken], asset_checks=CHECKS,
@@ -222,17 +224,21 @@ def test_concurrent_runs_finishing_out_of_order_each_alert(ticker: Ticker,
     assert [f"/runs/{slow}" in json.dumps(p) for p in webhook.posts] == [False, True]
 
 
-def test_default_sender_reads_settings_only_at_tick_time(
+def test_the_definitions_sensor_sends_to_the_channels_chosen_when_they_were_built(
         instance: dg.DagsterInstance, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RECON_SMTP_PORT", "not-a-port")  # would raise if read now
-    ticker = Ticker(instance, None)
-    ticker.tick()  # nothing to send: settings untouched
-    _materialize(instance, check_toy_ledger_balanced)
-    monkeypatch.setenv("RECON_SMTP_PORT", "587")
+    """The sensor reads no configuration: the definitions hand it the channels of the
+    settings they were built from (a variable changed later reaches the next load)."""
+    from recon_assets.definitions import build_definitions
+
     monkeypatch.setenv("RECON_SLACK_WEBHOOK_URL", webhook.url)
-
-    ticker.tick()
-
+    sensor = build_definitions(load_settings()).get_sensor_def("check_failure_alert_sensor")
+    monkeypatch.delenv("RECON_SLACK_WEBHOOK_URL")
+    defs = dg.Definitions(assets=[toy_ledger, toy_broken], asset_checks=CHECKS, sensors=[sensor])
+    cursor = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs)
+                                  ).cursor
+    _materialize(instance, check_toy_ledger_balanced)
+    sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs,
+                                                 cursor=cursor))
     assert len(webhook.posts) == 1
 
 

@@ -6,7 +6,9 @@ from decimal import Decimal
 import dagster as dg
 
 from recon_assets.alerts.announcements import build_announcement_sensor
+from recon_assets.alerts.senders import sender_for
 from recon_assets.cli import main
+from recon_assets.settings import load_settings
 from recon_assets_tests.automation.test_sensors_and_schedules import order
 from recon_assets_tests.conftest import seed_trade_records
 
@@ -25,7 +27,7 @@ def test_new_version_announces_pnl_delta_once(sqlite_url, webhook, monkeypatch, 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("RECON_SLACK_WEBHOOK_URL", webhook.url)
     (tmp_path / "dh").mkdir()
-    sensor = build_announcement_sensor()
+    sensor = build_announcement_sensor(lambda: sender_for(load_settings()))
     main(["fifo", "-q"])
     cursor = _tick(sensor, None)  # the first tick starts watching
     cursor = _tick(sensor, cursor)
