@@ -83,14 +83,19 @@ def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
     store.trade_columns(assume_zero_fees=assume_zero_fees)
     fingerprint = str(store.fingerprint())
     present, problems = store.symbol_census()
+    return Plan(scope_of(present, symbols), fingerprint, started, [] if symbols else problems,
+                assume_zero_fees)
+
+
+def scope_of(present: Sequence[str], symbols: Sequence[str]) -> tuple[str, ...]:
+    """The symbols a computation covers: the requested ones, else all of the ledger's
+    (``present``); a requested symbol the ledger has no order for is refused (ConfigError)."""
     unknown = sorted(set(symbols) - set(present))
     if unknown:
         raise ConfigError(f"no orders for {', '.join(map(repr, unknown))} in trade_records "
                           f"(symbols there: {', '.join(sorted(present)) or 'none'}); "
                           "nothing computed")
-    chosen = [s for s in present if s in set(symbols)] if symbols else present
-    return Plan(tuple(sorted(chosen)), fingerprint, started, [] if symbols else problems,
-                assume_zero_fees)
+    return tuple(sorted(set(symbols) if symbols else present))
 
 
 def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
@@ -122,11 +127,16 @@ def unchanged_since(store: LedgerStore, fingerprint: str, symbols: Sequence[str]
     """The newest version of the same scope (the same symbols, or all of the ledger's) when
     it was computed from the ledger as it is now; an older version with the same fingerprint
     does not count (the ledger changed and came back since)."""
+    scope = sorted(symbols) if symbols else sorted(store.symbol_census()[0])
+    return _newest_of_scope(store, fingerprint, scope)
+
+
+def _newest_of_scope(store: LedgerStore, fingerprint: str, scope: Sequence[str]
+                     ) -> versions.VersionInfo | None:
     with store.connect() as conn:
         logged = versions.list_versions(conn)
-    scope = sorted(symbols) if symbols else sorted(store.symbol_census()[0])
     for info in reversed(logged):
-        if sorted(info.symbols) == scope:
+        if sorted(info.symbols) == list(scope):
             return info if info.ledger_fingerprint == fingerprint else None
     return None
 
@@ -136,12 +146,8 @@ def plan_new_version(store: LedgerStore, *, symbols: Sequence[str] = (),
     """The version computing now would write (max + 1), or, when nothing FIFO reads changed
     since the newest version of the same scope and not ``force``, that version. A symbol
     the ledger has no order for is refused (ConfigError)."""
-    present = store.symbol_census()[0]
-    unknown = sorted(set(symbols) - set(present))
-    if unknown:
-        raise ConfigError(f"no orders for {', '.join(map(repr, unknown))} in trade_records "
-                          f"(symbols there: {', '.join(present) or 'none'}); nothing computed")
-    same = None if force else unchanged_since(store, str(store.fingerprint()), symbols)
+    scope = scope_of(store.symbol_census()[0], symbols)
+    same = None if force else _newest_of_scope(store, str(store.fingerprint()), scope)
     if same is not None:
         return NewVersionPlan(same.version, same)
     with store.connect() as conn:
