@@ -58,16 +58,23 @@ def _decimals(units: np.ndarray, places: np.ndarray) -> pd.Series:
                      dtype=object)
 
 
-def run_deque(n_orders: int, n_symbols: int, seed: int, form: str, *,
-              repeats: int = 3) -> dict:
-    """Seconds for ``allocate`` (best of ``repeats``) and for the Decimal deque FIFO (once) on
-    the money in ``form`` (:mod:`benchmarks.forms`); the results are compared row by row."""
-    trades = forms.as_form(make_trades(n_orders, n_symbols, seed), form)
+def _timed_allocate(trades: pd.DataFrame, repeats: int) -> tuple[pd.DataFrame, list[float]]:
+    """``allocate``'s result and the seconds of each of ``repeats`` calls (the first also
+    pays for fresh memory)."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         result = allocate(trades)
         times.append(time.perf_counter() - started)
+    return result, times
+
+
+def run_deque(n_orders: int, n_symbols: int, seed: int, form: str, *,
+              repeats: int = 3) -> dict:
+    """Seconds for ``allocate`` (best of ``repeats``) and for the Decimal deque FIFO (once) on
+    the money in ``form`` (:mod:`benchmarks.forms`); the results are compared row by row."""
+    trades = forms.as_form(make_trades(n_orders, n_symbols, seed), form)
+    result, times = _timed_allocate(trades, repeats)
     started = time.perf_counter()
     expected = deque_allocate(trades)
     baseline = time.perf_counter() - started
@@ -84,11 +91,7 @@ def run(n_orders: int, n_symbols: int, seed: int, *, reference: bool = True,
     """Seconds for ``allocate`` (best of ``repeats``, and its first call, which also pays for
     fresh memory) and for the reference (once); the two results are compared row by row."""
     trades = make_trades(n_orders, n_symbols, seed)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = allocate(trades)
-        times.append(time.perf_counter() - started)
+    result, times = _timed_allocate(trades, repeats)
     started = time.perf_counter()
     normalize_trades(trades)
     report = {"n_orders": n_orders, "n_symbols": n_symbols, "seed": seed,
