@@ -14,9 +14,9 @@ from functools import partial
 
 import dagster as dg
 
-# Partitioned asset checks and observable sources are Dagster's own preview/beta features,
-# chosen on purpose (versions as partitions); their notices would only clutter every command.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+# Observable sources and output data versions are Dagster beta features chosen on purpose
+# (the ledger as an observed source); their notices would only clutter every command. The
+# preview notice of partitioned checks is silenced where those are defined (fifo.partitions).
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from recon_assets.alerts.announcements import build_announcement_sensor

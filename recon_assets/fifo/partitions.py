@@ -6,7 +6,13 @@ touches only that version's partition. Keys are added by whoever decides a new v
 (the ledger sensor, the CLI, or a user in the launchpad), never by the assets themselves.
 """
 
+import warnings
+
 import dagster as dg
+
+# Checks partitioned by version are a Dagster preview feature, chosen on purpose; every module
+# defining them imports this one first, so its notice never clutters a command's output.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 FIFO_VERSIONS = dg.DynamicPartitionsDefinition(name="fifo_versions")
 
