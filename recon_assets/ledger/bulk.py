@@ -19,7 +19,10 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import compute as pc
 from pyarrow import csv as pa_csv
-from sqlalchemy import Column, Connection, Text
+from sqlalchemy import BigInteger, Column, Connection, Executable, Integer, Text, text
+
+from recon_assets.ledger.schema import ExactDecimal, UtcDateTime
+from recon_assets.money import to_decimal
 
 _CHUNK = 100_000
 
@@ -75,8 +78,8 @@ def _csv_column(conn: Connection, values: pd.Series, column: Column) -> pa.Array
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         # Written naive plus "+00": Arrow formats zoned times ten times slower.
         naive = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
-        text = pa.array(naive.astype("datetime64[us]")).cast(pa.string())
-        return pc.binary_join_element_wise(text, "+00", "")
+        stamps = pa.array(naive.astype("datetime64[us]")).cast(pa.string())
+        return pc.binary_join_element_wise(stamps, "+00", "")
     if pd.api.types.is_bool_dtype(values.dtype):
         return pa.array(values, type=pa.bool_())
     if pd.api.types.is_integer_dtype(values.dtype):
@@ -99,3 +102,81 @@ def _as_text(conn: Connection, value: Any, column: Column) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def copy_out(conn: Connection, query: Executable, columns: Sequence[Column]) -> pd.DataFrame:
+    """The rows of ``query`` (whose result columns are ``columns``, in order) read with
+    ``COPY ... TO STDOUT`` as CSV straight into Arrow, on the caller's transaction; its
+    values stay parameters, which psycopg binds (COPY takes no server-side parameters).
+
+    The driver makes no Python object per value: text stays Arrow strings (NULL apart from
+    an empty string), times are read in UTC, and exact decimals become Arrow decimal columns
+    (:func:`decimal_column`). For connections where :func:`can_copy` holds.
+    """
+    names = [c.name for c in columns]
+    types = {c.name: _arrow_type(c) for c in columns}
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    statement = str(compiled)
+    sink = io.BytesIO()
+    conn.execute(text("SET LOCAL TimeZone = 'UTC'"))  # times as UTC text, whatever the zone
+    conn.execute(text("SET LOCAL DateStyle = 'ISO'"))
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(
+            f"COPY ({statement}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
+        for data in copy:
+            sink.write(data)
+    if not sink.tell():  # no rows: the CSV reader refuses an empty file
+        table = pa.table({n: pa.array([], type=t) for n, t in types.items()})
+    else:
+        table = pa_csv.read_csv(
+            io.BytesIO(sink.getbuffer()), read_options=pa_csv.ReadOptions(column_names=names),
+            # NULL is the unquoted empty field only: a text 'NaN' or 'null' stays a value
+            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[""],
+                                                  strings_can_be_null=True,
+                                                  quoted_strings_can_be_null=False))
+    frame = {}
+    for column in columns:
+        values = table.column(column.name)
+        if isinstance(column.type, ExactDecimal):
+            frame[column.name] = decimal_column(values)
+        elif pa.types.is_string(values.type):
+            frame[column.name] = pd.Series(values.to_pandas(), name=column.name)
+        else:
+            frame[column.name] = values.to_pandas()
+    return pd.DataFrame(frame, columns=names)
+
+
+def decimal_column(values: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """Decimal text (as NUMERIC prints it) as an Arrow ``decimal128`` column at the most
+    places any value has, so every value keeps its exact value without a Python object;
+    Decimal objects (:func:`recon_assets.money.to_decimal`) when some value is not plain
+    digits or would not fit 38 digits."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    plain = pc.match_substring_regex(values, r"^-?[0-9]+(\.[0-9]+)?$")
+    if len(values) and bool(pc.all(pc.or_kleene(plain, pc.is_null(values))).as_py()):
+        length = pc.utf8_length(values)
+        dot = pc.find_substring(values, ".")
+        places = pc.if_else(pc.less(dot, 0), 0, pc.subtract(pc.subtract(length, dot), 1))
+        digits = pc.subtract(pc.if_else(pc.less(dot, 0), length, dot),
+                             pc.cast(pc.starts_with(values, "-"), pa.int32()))
+        scale = int(pc.max(places).as_py() or 0)
+        if int(pc.max(digits).as_py() or 0) + scale <= 38:
+            return pd.Series(pd.arrays.ArrowExtensionArray(
+                pc.cast(values, pa.decimal128(38, scale))))
+    return pd.Series([to_decimal(v) for v in values.to_pylist()], dtype=object)
+
+
+def decimal_objects(values: pd.Series) -> pd.Series:
+    """A money column as Decimal objects, ``None`` where missing (Arrow decimals converted
+    by Arrow, not value by value in Python)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return pd.Series(pa.array(values.array).to_pylist(), dtype=object, name=values.name)
+    return values
+
+
+def _arrow_type(column: Column) -> pa.DataType:
+    if isinstance(column.type, UtcDateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(column.type, (Integer, BigInteger)):
+        return pa.int64()
+    return pa.string()  # text, and decimals until decimal_column reads them

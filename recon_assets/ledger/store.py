@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Column, Connection, Engine, Text, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
+from recon_assets.ledger.bulk import can_copy, copy_out
 from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
                                              register_sqlite_functions)
 from recon_assets.ledger.trade_reads import (check_columns, mark_out_of_range_times,
@@ -205,12 +206,16 @@ class LedgerStore:
         with self.connect() as conn:
             if self.dialect == "postgresql":  # floats as their shortest exact text
                 conn.execute(text("SET LOCAL extra_float_digits = 1"))
-            result = conn.execution_options(stream_results=True).execute(text(sql), params)
-            # Chunk by chunk, so a million rows never exist as row objects all at once.
-            chunks = [pd.DataFrame.from_records(rows, columns=names)
-                      for rows in result.partitions(_READ_CHUNK)]
-        raw = (pd.concat(chunks, ignore_index=True) if chunks
-               else pd.DataFrame(columns=names))
+            if can_copy(conn):  # every value as its text, in Arrow: no object per value
+                raw = copy_out(conn, text(sql).bindparams(**params),
+                               [Column(name, Text) for name in names])
+            else:
+                result = conn.execution_options(stream_results=True).execute(text(sql), params)
+                # Chunk by chunk, so a million rows never exist as row objects all at once.
+                chunks = [pd.DataFrame.from_records(rows, columns=names)
+                          for rows in result.partitions(_READ_CHUNK)]
+                raw = (pd.concat(chunks, ignore_index=True) if chunks
+                       else pd.DataFrame(columns=names))
         return normalize_trades(mark_out_of_range_times(raw), plausible=True)
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:

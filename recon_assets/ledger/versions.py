@@ -15,8 +15,9 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from recon_assets.errors import VersionError
-from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
-from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log
+from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
+                                     decimal_objects)
+from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_computation_log
 
 STATUS_COMPUTED = "computed"
 STATUS_VALIDATED = "validated"
@@ -141,9 +142,16 @@ def set_status(conn: Connection, version: int, status: str) -> None:
 
 
 def read_allocations(conn: Connection, version: int, symbols: Sequence[str] | None = None,
-                     *, unmatched_sells_only: bool = False) -> pd.DataFrame:
+                     *, unmatched_sells_only: bool = False, columnar: bool = False
+                     ) -> pd.DataFrame:
     """Rows of one version, exact, in insertion order; with ``unmatched_sells_only`` just the
-    rows of sells that have an unmatched remainder (cheap on a large version)."""
+    rows of sells that have an unmatched remainder (cheap on a large version).
+
+    Money is Decimal objects (``None`` where missing). On PostgreSQL (psycopg 3) the rows
+    come by COPY into Arrow (:func:`recon_assets.ledger.bulk.copy_out`), and ``columnar``
+    keeps money there as Arrow decimal columns, for readers that compute on whole columns
+    (:func:`recon_assets.fifo.columns.exact`) and need no object per value.
+    """
     table = fifo_allocations
     query = select(table).where(table.c.allocation_version == version).order_by(table.c.id)
     if symbols:
@@ -152,10 +160,16 @@ def read_allocations(conn: Connection, version: int, symbols: Sequence[str] | No
         query = query.where(table.c.sell_order_id.in_(
             select(table.c.sell_order_id).where(table.c.allocation_version == version,
                                                 table.c.buy_order_id.is_(None))))
+    if can_copy(conn):
+        frame = copy_out(conn, query, list(table.columns))
+        if not columnar:
+            for column in table.columns:
+                if isinstance(column.type, ExactDecimal):
+                    frame[column.name] = decimal_objects(frame[column.name])
+        return frame
     rows = conn.execute(query).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows],
                          columns=[c.name for c in fifo_allocations.columns])
     for col in ("buy_time", "sell_time", "allocation_time"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
-
