@@ -86,8 +86,8 @@ def run_diff_versions(args: argparse.Namespace) -> int:
         old, new = pick_versions(logged, args.old, args.new)
         default_old, _ = pick_versions(logged, None, new)
         if old != default_old:  # an audit query: never a run
-            diff = replace(diff_versions(versions.read_allocations(conn, old),
-                                         versions.read_allocations(conn, new)),
+            diff = replace(diff_versions(versions.read_allocations(conn, old, columnar=True),
+                                         versions.read_allocations(conn, new, columnar=True)),
                            old_version=old, new_version=new)
             return _print_diff(args, to_json(diff), to_markdown(diff), unexplained(diff))
     outcome = run_job("version_diff_job", level="WARNING" if args.json else log_level(args),

@@ -20,14 +20,16 @@ from recon_assets.metadata import metadata_table, money, row_count
 
 
 def read_run_version(context: dg.AssetExecutionContext, ledger: LedgerResource, *,
-                     unmatched_sells_only: bool = False
+                     unmatched_sells_only: bool = False, columnar: bool = False
                      ) -> tuple[LedgerStore, versions.VersionInfo, pd.DataFrame]:
-    """The store, the partition's version and its rows."""
+    """The store, the partition's version and its rows (``columnar``: see
+    :func:`recon_assets.ledger.versions.read_allocations`)."""
     store = ledger.get_store()
     info = resolve_version(store, version_of(context))
     with store.connect() as conn:
         rows = versions.read_allocations(conn, info.version,
-                                         unmatched_sells_only=unmatched_sells_only)
+                                         unmatched_sells_only=unmatched_sells_only,
+                                         columnar=columnar)
     return store, info, rows
 
 
@@ -89,7 +91,7 @@ def unmatched_sells(context: dg.AssetExecutionContext,
                       "the full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
 def daily_pnl_report(context: dg.AssetExecutionContext,
                      ledger: LedgerResource) -> dg.MaterializeResult:
-    _, info, rows = read_run_version(context, ledger)
+    _, info, rows = read_run_version(context, ledger, columnar=True)
     report = daily_pnl(rows)
     path = ledger.reports_dir() / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from recon_assets.scaled import Scaled, decimal_of, scale_arrow, scale_values, to_places
+from recon_assets.money import to_decimal
+from recon_assets.scaled import (Scaled, decimal_of, group_sums, scale_arrow, scale_values,
+                                 to_places)
 
 
 def exact(series: pd.Series) -> tuple[Scaled, np.ndarray]:
@@ -30,6 +32,34 @@ def exact(series: pd.Series) -> tuple[Scaled, np.ndarray]:
     values = series.to_numpy(dtype=object).copy()
     values[~present] = Decimal(0)
     return scale_values(values, missing=Decimal(0)), present
+
+
+def shown_places(series: pd.Series, present: np.ndarray) -> int:
+    """The most places a money column's present values are written with (trailing zeros
+    count: an Arrow column's scale, a Decimal's exponent), so sums keep the column's scale as
+    adding the Decimals would."""
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_decimal(
+            series.dtype.pyarrow_dtype):
+        return int(series.dtype.pyarrow_dtype.scale) if present.any() else 0
+    exponents = [to_decimal(v).as_tuple().exponent
+                 for v in series.to_numpy(dtype=object)[present]]
+    return max((-e for e in exponents if isinstance(e, int)), default=0)
+
+
+def column_sums(codes: np.ndarray, series: pd.Series, groups: int,
+                where: np.ndarray | None = None) -> list[Decimal | None]:
+    """Exact sums of a money column's present values per code ``0..groups-1`` (code -1, and
+    rows outside ``where``, left out), at the column's :func:`shown_places`; None for a group
+    with no value. Summed as integers, never one Decimal per row."""
+    scaled, present = exact(series)
+    if where is not None:
+        present = present & where
+    places = max(shown_places(series, present), int(scaled.places[present].max(initial=0)))
+    units = at_places(scaled, places)[0]
+    counted = np.bincount(codes[present & (codes >= 0)], minlength=groups) > 0
+    sums = group_sums(np.where(present, codes, -1), units, groups)
+    return [decimal_of(total, places) if seen else None
+            for total, seen in zip(sums.tolist(), counted)]
 
 
 def ids(series: pd.Series) -> np.ndarray:

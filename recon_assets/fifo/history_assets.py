@@ -71,8 +71,9 @@ def fifo_version_diff(context: dg.AssetExecutionContext,
     with store.connect() as conn:
         logged = [info.version for info in versions.list_versions(conn)]
         old, new = pick_versions(logged, None, version_of(context))
-        new_rows = versions.read_allocations(conn, new)
-        old_rows = versions.read_allocations(conn, old) if old is not None else new_rows
+        new_rows = versions.read_allocations(conn, new, columnar=True)
+        old_rows = (versions.read_allocations(conn, old, columnar=True) if old is not None
+                    else new_rows)
     diff = diff_versions(old_rows, new_rows)
     diff = replace(diff, old_version=old, new_version=new)
     context.log.info(f"version {old} -> {new}: PnL delta {decimal_str(diff.pnl_delta)}, "

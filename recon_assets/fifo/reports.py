@@ -7,8 +7,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from recon_assets.fifo.columns import exact
-from recon_assets.money import round_money, to_decimal
+from recon_assets.fifo.columns import column_sums, exact
+from recon_assets.money import round_money
 from recon_assets.scaled import decimal_of, group_sums, to_places
 
 DAILY_COLUMNS = ["day", "symbol", "sells", "allocated_size", "realized_pnl_usd"]
@@ -33,22 +33,35 @@ def pnl_by_symbol(allocations: pd.DataFrame) -> dict[str, Decimal]:
 def daily_pnl(allocations: pd.DataFrame) -> pd.DataFrame:
     """Sum matched ``pnl_usd`` per (sell day in UTC, symbol); unmatched rows carry no PnL.
 
-    The day is the sell's: PnL is realized when the position is sold.
+    The day is the sell's: PnL is realized when the position is sold. Grouped on codes and
+    summed as integers (:func:`recon_assets.fifo.columns.column_sums`), so a million-row
+    version makes one Decimal per group, not per row.
     """
-    matched = allocations[allocations["buy_order_id"].notna()]
-    if matched.empty:
+    matched = allocations["buy_order_id"].notna().to_numpy()
+    if not matched.any():
         return pd.DataFrame(columns=DAILY_COLUMNS)
-    frame = pd.DataFrame({
-        "day": pd.to_datetime(matched["sell_time"], utc=True).dt.date.to_numpy(),
-        "symbol": matched["symbol"].to_numpy(),
-        "sell_order_id": matched["sell_order_id"].to_numpy(),
-        "size": [to_decimal(v) for v in matched["allocated_size"]],
-        "pnl": [to_decimal(v) for v in matched["pnl_usd"]],
-    })
-    grouped = frame.groupby(["day", "symbol"], sort=True)
-    out = pd.DataFrame({
-        "sells": grouped["sell_order_id"].nunique(),
-        "allocated_size": grouped["size"].agg(lambda s: sum(s, Decimal(0))),
-        "realized_pnl_usd": grouped["pnl"].agg(lambda s: round_money(sum(s, Decimal(0)))),
-    }).reset_index()
-    return out[DAILY_COLUMNS]
+    days = pd.to_datetime(allocations["sell_time"], utc=True).dt.floor("D")
+    day_codes, day_names = pd.factorize(days, sort=True)
+    symbol_codes, symbol_names = pd.factorize(allocations["symbol"], sort=True)
+    keys, inverse = np.unique(day_codes[matched].astype(np.int64) * len(symbol_names)
+                              + symbol_codes[matched], return_inverse=True)
+    codes = np.full(len(allocations), -1, dtype=np.int64)
+    codes[matched] = inverse
+    groups = pd.DataFrame({"day": day_names[keys // len(symbol_names)],
+                           "symbol": np.asarray(symbol_names, dtype=object)[
+                               keys % len(symbol_names)]})
+    sell_codes = pd.factorize(allocations["sell_order_id"])[0][matched]
+    spread = int(sell_codes.max()) + 1  # (group, sell) pairs as one int64, then counted
+    pairs = np.unique(inverse.astype(np.int64) * spread + sell_codes)
+    per_group = np.bincount(pairs // spread, minlength=len(groups))
+    zero = Decimal(0)
+    sizes = column_sums(codes, allocations["allocated_size"], len(groups))
+    pnls = column_sums(codes, allocations["pnl_usd"], len(groups))
+    return pd.DataFrame({
+        "day": groups["day"].dt.date.to_numpy(),
+        "symbol": groups["symbol"].to_numpy(),
+        "sells": per_group,
+        "allocated_size": pd.Series([zero if v is None else v for v in sizes], dtype=object),
+        "realized_pnl_usd": pd.Series([round_money(zero if v is None else v) for v in pnls],
+                                      dtype=object),
+    }, columns=DAILY_COLUMNS)

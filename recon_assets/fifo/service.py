@@ -274,7 +274,7 @@ def load_version(store: LedgerStore, info: versions.VersionInfo
     because the user assumed them, and validation judges that version as computed.
     """
     with store.connect() as conn:
-        allocations = versions.read_allocations(conn, info.version)
+        allocations = versions.read_allocations(conn, info.version, columnar=True)
     trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True).trades
     if info.skipped_rows:
         skipped = {row[0] for row in info.skipped_rows}

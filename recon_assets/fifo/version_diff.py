@@ -16,6 +16,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from recon_assets.fifo.columns import at_places, column_sums, common_places, exact
 from recon_assets.money import EXACT, decimal_str, to_decimal
 
 _ZERO = Decimal(0)
@@ -108,19 +109,24 @@ def diff_versions(old: pd.DataFrame, new: pd.DataFrame,
                   ledger_changes: set[str] | None = None) -> VersionDiff:
     """Compare two versions' allocation rows (see :class:`VersionDiff` for what each part is).
 
-    Pieces are compared by (sell, buy) with their size and money, in one vectorized join, so a
+    Pieces are compared by (sell, buy) on integer codes and their size and money as exact
+    integers (:func:`recon_assets.fifo.columns.exact`), in one vectorized join, so a
     million-row version is cheap; only the changed sells are looked at row by row.
     ``ledger_changes`` (e.g. the ids a backfill applied) limits the causing and dropped orders
     to those ids: versions computed an hour apart also differ by the bot's new orders.
     """
-    a, b = _pieces(old), _pieces(new)
-    joined = a.merge(b, on=_PAIR, how="outer", suffixes=("_old", "_new"), indicator=True)
-    both_sells = set(a["sell_order_id"]) & set(b["sell_order_id"])
-    differs = (joined["_merge"] != "both").to_numpy().copy()
+    a, b = _pieces(old, new)
+    joined = a.merge(b, on="pair", how="inner", suffixes=("_old", "_new"))
+    differs = np.zeros(len(joined), dtype=bool)
     for col in _VALUES:
-        differs |= np.array([x != y for x, y in zip(joined[f"{col}_old"], joined[f"{col}_new"])],
-                            dtype=bool)
-    changed = sorted(set(joined.loc[differs, "sell_order_id"]) & both_sells)
+        differs |= ((joined[f"{col}_old"] != joined[f"{col}_new"]).to_numpy()
+                    | (joined[f"{col}_has_old"] != joined[f"{col}_has_new"]).to_numpy())
+    a_sells, b_sells = set(a["sell_order_id"]), set(b["sell_order_id"])
+    both_sells = a_sells & b_sells
+    moved = set(joined.loc[differs, "sell_order_id_old"])
+    moved |= set(a.loc[~a["pair"].isin(b["pair"]), "sell_order_id"])
+    moved |= set(b.loc[~b["pair"].isin(a["pair"]), "sell_order_id"])
+    changed = sorted(moved & both_sells)
     unmatched_old = set(a.loc[a["buy_key"] == "", "sell_order_id"])
     unmatched_new = set(b.loc[b["buy_key"] == "", "sell_order_id"])
     old_ids, new_ids = _order_ids(a), _order_ids(b)
@@ -129,29 +135,45 @@ def diff_versions(old: pd.DataFrame, new: pd.DataFrame,
         causing, dropped = causing & set(ledger_changes), dropped & set(ledger_changes)
     return VersionDiff(
         old_version=_version(old), new_version=_version(new),
-        symbols=_symbol_pnl(a, b),
-        changed_sells=_sell_changes(a, b, changed),
+        symbols=_symbol_pnl(old, new),
+        changed_sells=_sell_changes(old, new, changed),
         newly_matched=tuple(sorted((unmatched_old - unmatched_new) & both_sells)),
         newly_unmatched=tuple(sorted(unmatched_new - unmatched_old)),
-        added_sells=tuple(sorted(set(b["sell_order_id"]) - set(a["sell_order_id"]))),
-        removed_sells=tuple(sorted(set(a["sell_order_id"]) - set(b["sell_order_id"]))),
+        added_sells=tuple(sorted(b_sells - a_sells)),
+        removed_sells=tuple(sorted(a_sells - b_sells)),
         causing_orders=tuple(sorted(causing)), dropped_orders=tuple(sorted(dropped)))
 
 
-def _pieces(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows with exact Decimal values (``None`` where missing) and a join key for the buy."""
-    out = pd.DataFrame({
-        "sell_order_id": frame["sell_order_id"].astype(object).tolist(),
-        "buy_key": ["" if _missing(v) else str(v) for v in frame["buy_order_id"].tolist()],
-        "symbol": frame["symbol"].astype(object).tolist(),
-    }, dtype=object)
+def _pieces(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both versions' rows as a (sell, buy) code ``pair`` shared by the two, the ids, and
+    each value of :data:`_VALUES` as an integer at the places of both versions' column, with
+    whether it is present."""
+    sells = pd.factorize(np.concatenate([_text(old["sell_order_id"]),
+                                         _text(new["sell_order_id"])]))[0]
+    buys = pd.factorize(np.concatenate([_text(old["buy_order_id"]),
+                                        _text(new["buy_order_id"])]))[0]
+    pair = sells.astype(np.int64) * (int(buys.max(initial=0)) + 1) + buys
+    values = {}
     for col in _VALUES:
-        out[col] = pd.Series([to_decimal(v) for v in frame[col].tolist()], dtype=object)
-    return out
+        parts = [exact(frame[col]) for frame in (old, new)]
+        places = common_places(*parts)
+        values[col] = [(at_places(scaled, places)[0], present) for scaled, present in parts]
+    out = []
+    for i, frame in enumerate((old, new)):
+        rows = slice(0, len(old)) if i == 0 else slice(len(old), None)
+        piece = pd.DataFrame({"pair": pair[rows],
+                              "sell_order_id": pd.Series(_text(frame["sell_order_id"]),
+                                                         dtype=object),
+                              "buy_key": pd.Series(_text(frame["buy_order_id"]), dtype=object)})
+        for col in _VALUES:
+            piece[col], piece[f"{col}_has"] = values[col][i]
+        out.append(piece)
+    return out[0], out[1]
 
 
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+def _text(ids: pd.Series) -> np.ndarray:
+    """Order ids as objects, ``""`` where missing (the unmatched piece has no buy)."""
+    return np.where(ids.notna().to_numpy(), ids.astype(object).to_numpy(), "")
 
 
 def _version(frame: pd.DataFrame) -> int | None:
@@ -174,22 +196,45 @@ def _pnl_sum(values: Iterable[Decimal | None]) -> Decimal:
 
 
 def _symbol_pnl(a: pd.DataFrame, b: pd.DataFrame) -> tuple[SymbolPnl, ...]:
-    before = {s: _pnl_sum(g) for s, g in a.groupby("symbol")["pnl_usd"]}
-    after = {s: _pnl_sum(g) for s, g in b.groupby("symbol")["pnl_usd"]}
+    def per_symbol(frame: pd.DataFrame) -> dict[str, Decimal]:
+        codes, names = pd.factorize(frame["symbol"].astype(object), sort=True)
+        sums = column_sums(codes, frame["pnl_usd"], len(names))
+        return {str(s): _ZERO if total is None else total for s, total in zip(names, sums)}
+
+    before, after = per_symbol(a), per_symbol(b)
     return tuple(SymbolPnl(s, before.get(s, _ZERO), after.get(s, _ZERO))
                  for s in sorted(set(before) | set(after)))
 
 
 def _sell_changes(a: pd.DataFrame, b: pd.DataFrame, sells: list[str]
                   ) -> tuple[SellChange, ...]:
-    """Details of the changed sells only: grouped once, not one scan of the version per sell."""
-    old = dict(iter(a[a["sell_order_id"].isin(sells)].groupby("sell_order_id", sort=False)))
-    new = dict(iter(b[b["sell_order_id"].isin(sells)].groupby("sell_order_id", sort=False)))
+    """Details of the changed sells only: their rows taken once, as Decimals, then grouped
+    (not one scan of the version per sell)."""
+    old = dict(iter(_rows_of(a, sells).groupby("sell_order_id", sort=False)))
+    new = dict(iter(_rows_of(b, sells).groupby("sell_order_id", sort=False)))
     return tuple(SellChange(sell_order_id=sell, symbol=str(new[sell]["symbol"].iloc[0]),
                             old_lots=_lots(old[sell]), new_lots=_lots(new[sell]),
                             pnl_before=_pnl_sum(old[sell]["pnl_usd"]),
                             pnl_after=_pnl_sum(new[sell]["pnl_usd"]))
                  for sell in sells)
+
+
+def _rows_of(frame: pd.DataFrame, sells: list[str]) -> pd.DataFrame:
+    """The rows of these sells: ids as text (``buy_key`` ``""`` for the unmatched piece)
+    and sizes and PnL as Decimals (``None`` where missing)."""
+    rows = frame[frame["sell_order_id"].isin(sells).to_numpy()]
+    return pd.DataFrame({
+        "sell_order_id": rows["sell_order_id"].astype(object).to_numpy(),
+        "buy_key": _text(rows["buy_order_id"]),
+        "symbol": rows["symbol"].astype(object).to_numpy(),
+        "allocated_size": [to_decimal(v) for v in _objects(rows["allocated_size"])],
+        "pnl_usd": [to_decimal(v) for v in _objects(rows["pnl_usd"])],
+    })
+
+
+def _objects(values: pd.Series) -> list[Any]:
+    """A column's values with ``None`` for every missing one (NaN, NA or None)."""
+    return [None if missing else v for v, missing in zip(values.tolist(), values.isna())]
 
 
 def _lots(rows: pd.DataFrame) -> tuple[Lot, ...]:
