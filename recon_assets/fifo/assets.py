@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
-from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl
+from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl, daily_report
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
@@ -20,16 +20,14 @@ from recon_assets.metadata import metadata_table, money, row_count
 
 
 def read_run_version(context: dg.AssetExecutionContext, ledger: LedgerResource, *,
-                     unmatched_sells_only: bool = False, columnar: bool = False
+                     unmatched_sells_only: bool = False
                      ) -> tuple[LedgerStore, versions.VersionInfo, pd.DataFrame]:
-    """The store, the partition's version and its rows (``columnar``: see
-    :func:`recon_assets.ledger.versions.read_allocations`)."""
+    """The store, the partition's version and its rows."""
     store = ledger.get_store()
     info = resolve_version(store, version_of(context))
     with store.connect() as conn:
         rows = versions.read_allocations(conn, info.version,
-                                         unmatched_sells_only=unmatched_sells_only,
-                                         columnar=columnar)
+                                         unmatched_sells_only=unmatched_sells_only)
     return store, info, rows
 
 
@@ -91,8 +89,12 @@ def unmatched_sells(context: dg.AssetExecutionContext,
                       "the full table is written to $RECON_HOME/reports/daily_pnl_v<N>.csv.")
 def daily_pnl_report(context: dg.AssetExecutionContext,
                      ledger: LedgerResource) -> dg.MaterializeResult:
-    _, info, rows = read_run_version(context, ledger, columnar=True)
-    report = daily_pnl(rows)
+    store = ledger.get_store()
+    info = resolve_version(store, version_of(context))
+    with store.connect() as conn:
+        sums = versions.daily_sums(conn, info.version)
+        report = (daily_report(sums) if sums is not None
+                  else daily_pnl(versions.read_allocations(conn, info.version, columnar=True)))
     path = ledger.reports_dir() / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     report.to_csv(path, index=False)

@@ -54,14 +54,29 @@ def daily_pnl(allocations: pd.DataFrame) -> pd.DataFrame:
     spread = int(sell_codes.max()) + 1  # (group, sell) pairs as one int64, then counted
     pairs = np.unique(inverse.astype(np.int64) * spread + sell_codes)
     per_group = np.bincount(pairs // spread, minlength=len(groups))
-    zero = Decimal(0)
-    sizes = column_sums(codes, allocations["allocated_size"], len(groups))
-    pnls = column_sums(codes, allocations["pnl_usd"], len(groups))
-    return pd.DataFrame({
+    return daily_report(pd.DataFrame({
         "day": groups["day"].dt.date.to_numpy(),
         "symbol": groups["symbol"].to_numpy(),
         "sells": per_group,
-        "allocated_size": pd.Series([zero if v is None else v for v in sizes], dtype=object),
-        "realized_pnl_usd": pd.Series([round_money(zero if v is None else v) for v in pnls],
-                                      dtype=object),
+        "allocated_size": column_sums(codes, allocations["allocated_size"], len(groups)),
+        "pnl_usd": column_sums(codes, allocations["pnl_usd"], len(groups)),
+    }))
+
+
+def daily_report(sums: pd.DataFrame) -> pd.DataFrame:
+    """The daily report from exact per-(day, symbol) sums (``day``, ``symbol``, ``sells``,
+    ``allocated_size``, ``pnl_usd``; None for no value), however they were summed: in
+    Python (:func:`daily_pnl`) or by the database. PnL is rounded half-even to 8 places
+    once, on the day's sum."""
+    if sums.empty:
+        return pd.DataFrame(columns=DAILY_COLUMNS)
+    zero = Decimal(0)
+    return pd.DataFrame({
+        "day": sums["day"].to_numpy(dtype=object),
+        "symbol": sums["symbol"].to_numpy(dtype=object),
+        "sells": sums["sells"].to_numpy(dtype=np.int64),
+        "allocated_size": pd.Series([zero if v is None else v for v in sums["allocated_size"]],
+                                    dtype=object),
+        "realized_pnl_usd": pd.Series([round_money(zero if v is None else v)
+                                       for v in sums["pnl_usd"]], dtype=object),
     }, columns=DAILY_COLUMNS)

@@ -173,3 +173,22 @@ def read_allocations(conn: Connection, version: int, symbols: Sequence[str] | No
     for col in ("buy_time", "sell_time", "allocation_time"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return frame
+
+
+def daily_sums(conn: Connection, version: int) -> pd.DataFrame | None:
+    """Per (UTC sell day, symbol) of a version's matched rows, summed by PostgreSQL: the
+    sells, the allocated size and the PnL (NUMERIC sums are exact, at the most places of
+    their terms, as adding Decimals gives), ordered by day and symbol. None on other
+    databases (SQLite holds money as text): the caller sums the rows itself
+    (:func:`recon_assets.fifo.reports.daily_pnl`)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    table = fifo_allocations
+    day = func.date(func.timezone("UTC", table.c.sell_time)).label("day")
+    query = (select(day, table.c.symbol, func.count(table.c.sell_order_id.distinct())
+                    .label("sells"), func.sum(table.c.allocated_size).label("allocated_size"),
+                    func.sum(table.c.pnl_usd).label("pnl_usd"))
+             .where(table.c.allocation_version == version, table.c.buy_order_id.is_not(None))
+             .group_by(day, table.c.symbol).order_by(day, table.c.symbol))
+    rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=["day", "symbol", "sells", "allocated_size", "pnl_usd"])
