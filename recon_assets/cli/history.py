@@ -70,11 +70,10 @@ def run_diff_versions(args: argparse.Namespace) -> int:
     """The default pair (B and the version before it) materializes ``fifo_version_diff``
     partition B, as the UI and the alerts know it; any other pair is an audit query answered
     here with no run, so it never replaces what partition B shows nor alerts anyone."""
-    from dataclasses import replace
-
     from recon_assets.cli.runner import check_version, log_level, prepare, run_job
     from recon_assets.fifo.history_assets import pick_versions, unexplained
-    from recon_assets.fifo.version_diff import diff_versions, to_json, to_markdown
+    from recon_assets.fifo.service import diff_stored
+    from recon_assets.fifo.version_diff import to_json, to_markdown
     from recon_assets.ledger import versions
     from recon_assets.ledger.resources import shared_store
 
@@ -86,9 +85,7 @@ def run_diff_versions(args: argparse.Namespace) -> int:
         old, new = pick_versions(logged, args.old, args.new)
         default_old, _ = pick_versions(logged, None, new)
         if old != default_old:  # an audit query: never a run
-            diff = replace(diff_versions(versions.read_allocations(conn, old, columnar=True),
-                                         versions.read_allocations(conn, new, columnar=True)),
-                           old_version=old, new_version=new)
+            diff = diff_stored(conn, old, new)
             return _print_diff(args, to_json(diff), to_markdown(diff), unexplained(diff))
     outcome = run_job("version_diff_job", level="WARNING" if args.json else log_level(args),
                       partition_key=str(new))

@@ -14,7 +14,8 @@ import dagster as dg
 
 from recon_assets.errors import VersionError
 from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
-from recon_assets.fifo.version_diff import VersionDiff, diff_versions, to_json, to_markdown
+from recon_assets.fifo.service import diff_stored
+from recon_assets.fifo.version_diff import VersionDiff, to_json, to_markdown
 from recon_assets.ledger import versions
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.metadata import money
@@ -71,11 +72,8 @@ def fifo_version_diff(context: dg.AssetExecutionContext,
     with store.connect() as conn:
         logged = [info.version for info in versions.list_versions(conn)]
         old, new = pick_versions(logged, None, version_of(context))
-        new_rows = versions.read_allocations(conn, new, columnar=True)
-        old_rows = (versions.read_allocations(conn, old, columnar=True) if old is not None
-                    else new_rows)
-    diff = diff_versions(old_rows, new_rows)
-    diff = replace(diff, old_version=old, new_version=new)
+        # no predecessor: the version against itself (its PnL, nothing changed)
+        diff = replace(diff_stored(conn, new if old is None else old, new), old_version=old)
     context.log.info(f"version {old} -> {new}: PnL delta {decimal_str(diff.pnl_delta)}, "
                      f"{len(diff.changed_sells)} sells changed" if old is not None
                      else f"version {new} has no predecessor: nothing to compare")

@@ -7,7 +7,7 @@ Dagster layer stays thin and this logic is testable without Dagster.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable, Sequence
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
 from recon_assets.fifo.reports import pnl_by_symbol
+from recon_assets.fifo.version_diff import VersionDiff, diff_of_stored, diff_versions
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.money import round_money
@@ -280,3 +281,15 @@ def load_version(store: LedgerStore, info: versions.VersionInfo
         skipped = {row[0] for row in info.skipped_rows}
         trades = trades[~trades["order_id"].isin(skipped)]
     return allocations, trades
+
+
+def diff_stored(conn: Connection, old: int, new: int) -> VersionDiff:
+    """Compare two stored versions (a version with itself when it has no predecessor): in the
+    database where it can (:func:`recon_assets.ledger.versions.diff_in_database`), else on
+    their rows read back."""
+    stored = versions.diff_in_database(conn, old, new)
+    if stored is not None:
+        return diff_of_stored(stored, old, new)
+    new_rows = versions.read_allocations(conn, new, columnar=True)
+    old_rows = new_rows if old == new else versions.read_allocations(conn, old, columnar=True)
+    return replace(diff_versions(old_rows, new_rows), old_version=old, new_version=new)

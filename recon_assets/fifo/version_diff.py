@@ -144,6 +144,44 @@ def diff_versions(old: pd.DataFrame, new: pd.DataFrame,
         causing_orders=tuple(sorted(causing)), dropped_orders=tuple(sorted(dropped)))
 
 
+@dataclass(frozen=True)
+class StoredDiff:
+    """What the database finds between two stored versions (see
+    :func:`recon_assets.ledger.versions.diff_in_database`), for :func:`diff_of_stored`:
+    each version's PnL per symbol, the sells of both whose pieces differ, those sells' rows,
+    and the id sets the diff reports (unsorted)."""
+
+    pnl_by_symbol: dict[int, dict[str, Decimal]]
+    changed_sells: list[str]
+    changed_rows: dict[int, pd.DataFrame]
+    unmatched: dict[int, set[str]]
+    added_sells: list[str]
+    removed_sells: list[str]
+    causing_orders: list[str]
+    dropped_orders: list[str]
+
+
+def diff_of_stored(stored: StoredDiff, old: int, new: int) -> VersionDiff:
+    """The :class:`VersionDiff` of two stored versions that the database compared
+    (:func:`recon_assets.ledger.versions.diff_in_database`): the same answer as
+    :func:`diff_versions` on their rows."""
+    before, after = stored.pnl_by_symbol[old], stored.pnl_by_symbol[new]
+    covered_now = stored.unmatched[old] - stored.unmatched[new]
+    changed = sorted(stored.changed_sells)
+    return VersionDiff(
+        old_version=old, new_version=new,
+        symbols=tuple(SymbolPnl(s, before.get(s, _ZERO), after.get(s, _ZERO))
+                      for s in sorted(set(before) | set(after))),
+        changed_sells=_sell_changes(stored.changed_rows[old], stored.changed_rows[new],
+                                    changed),
+        newly_matched=tuple(sorted(covered_now - set(stored.removed_sells))),
+        newly_unmatched=tuple(sorted(stored.unmatched[new] - stored.unmatched[old])),
+        added_sells=tuple(sorted(stored.added_sells)),
+        removed_sells=tuple(sorted(stored.removed_sells)),
+        causing_orders=tuple(sorted(stored.causing_orders)),
+        dropped_orders=tuple(sorted(stored.dropped_orders)))
+
+
 def _pieces(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both versions' rows as a (sell, buy) code ``pair`` shared by the two, the ids, and
     each value of :data:`_VALUES` as an integer at the places of both versions' column, with

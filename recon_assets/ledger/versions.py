@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from recon_assets.errors import VersionError
+from recon_assets.fifo.version_diff import StoredDiff
 from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
                                      decimal_objects)
 from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_computation_log
@@ -192,3 +193,63 @@ def daily_sums(conn: Connection, version: int) -> pd.DataFrame | None:
              .group_by(day, table.c.symbol).order_by(day, table.c.symbol))
     rows = conn.execute(query).all()
     return pd.DataFrame(rows, columns=["day", "symbol", "sells", "allocated_size", "pnl_usd"])
+
+
+#: The pieces of a version, keyed as the diff compares them (an unmatched piece: buy "").
+_PIECES = ("SELECT sell_order_id, coalesce(buy_order_id, '') AS buy_key, allocated_size, "
+           "cost_basis_usd, net_proceeds_usd, pnl_usd FROM fifo_allocations "
+           "WHERE allocation_version = {version}")
+_SELLS = "SELECT sell_order_id FROM fifo_allocations WHERE allocation_version = {version}"
+_IDS = (_SELLS + " UNION SELECT buy_order_id FROM fifo_allocations "
+        "WHERE allocation_version = {version} AND buy_order_id IS NOT NULL")
+
+
+def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
+    """Compare versions ``old`` and ``new`` where they are stored, on PostgreSQL: one full
+    join of their pieces finds the changed sells (NUMERIC compares exactly), and only those
+    sells' rows and the per-symbol sums cross the wire (a version against itself skips the
+    join: nothing changed). None elsewhere (SQLite holds money as
+    text): the caller compares the rows (:func:`recon_assets.fifo.version_diff.diff_versions`).
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    params = {"old": old, "new": new}
+    a, b = _PIECES.format(version=":old"), _PIECES.format(version=":new")
+    values = ("allocated_size", "cost_basis_usd", "net_proceeds_usd", "pnl_usd")
+    differ = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in values)
+    changed = [] if old == new else list(conn.execute(text(
+        f"SELECT DISTINCT coalesce(a.sell_order_id, b.sell_order_id) FROM ({a}) a FULL JOIN "
+        f"({b}) b ON a.sell_order_id = b.sell_order_id AND a.buy_key = b.buy_key "
+        f"WHERE a.sell_order_id IS NULL OR b.sell_order_id IS NULL OR {differ} "
+        f"INTERSECT ({_SELLS.format(version=':old')}) "
+        f"INTERSECT ({_SELLS.format(version=':new')})"), params).scalars())
+    table = fifo_allocations
+    both = table.c.allocation_version.in_([old, new])
+    sums: dict[int, dict[str, Decimal]] = {old: {}, new: {}}
+    for version, symbol, total in conn.execute(
+            select(table.c.allocation_version, table.c.symbol, func.sum(table.c.pnl_usd))
+            .where(both).group_by(table.c.allocation_version, table.c.symbol)):
+        sums[version][symbol] = Decimal(0) if total is None else total
+    unmatched: dict[int, set[str]] = {old: set(), new: set()}
+    for version, sell in conn.execute(
+            select(table.c.allocation_version, table.c.sell_order_id).distinct()
+            .where(both, table.c.buy_order_id.is_(None))):
+        unmatched[version].add(sell)
+    rows = pd.DataFrame(conn.execute(
+        select(table.c.allocation_version, table.c.sell_order_id, table.c.buy_order_id,
+               table.c.symbol, table.c.allocated_size, table.c.pnl_usd)
+        .where(both, table.c.sell_order_id.in_(changed)).order_by(table.c.id)).all(),
+        columns=["allocation_version", "sell_order_id", "buy_order_id", "symbol",
+                 "allocated_size", "pnl_usd"], dtype=object)
+
+    def only_in(query: str, first: str, second: str) -> list[str]:
+        return list(conn.execute(text(f"({query.format(version=first)}) EXCEPT "
+                                      f"({query.format(version=second)})"), params).scalars())
+
+    return StoredDiff(
+        pnl_by_symbol=sums, changed_sells=changed,
+        changed_rows={v: rows[rows["allocation_version"] == v] for v in (old, new)},
+        unmatched=unmatched, added_sells=only_in(_SELLS, ":new", ":old"),
+        removed_sells=only_in(_SELLS, ":old", ":new"),
+        causing_orders=only_in(_IDS, ":new", ":old"),
+        dropped_orders=only_in(_IDS, ":old", ":new"))

@@ -63,3 +63,35 @@ def test_diff_is_the_same_on_arrow_and_decimal_frames(ledger_url) -> None:
     expected = to_json(diff_versions(frames[2, False], damaged))
     assert expected["counts"]["changed_sells"] > 0
     assert to_json(diff_versions(frames[2, True], damaged)) == expected
+
+
+def test_diff_in_the_database_is_the_diff_of_the_rows(ledger_url) -> None:
+    """diff_stored (the full join in PostgreSQL; SQLite compares the rows) gives what
+    diff_versions gives on the Decimal rows, for the demo's two versions in both directions,
+    for a version against itself, and after rows of version 2 are damaged in place."""
+    from sqlalchemy import text
+
+    from recon_assets.fifo.service import diff_stored
+
+    history = demo_backfill(ledger_url)
+    store = history.store()
+
+    def expected(old: int, new: int) -> dict:
+        with store.connect() as conn:
+            return to_json(diff_versions(versions.read_allocations(conn, old),
+                                         versions.read_allocations(conn, new)))
+
+    for old, new in ((1, 2), (2, 1), (2, 2)):
+        with store.connect() as conn:
+            assert to_json(diff_stored(conn, old, new)) == expected(old, new), (old, new)
+    with store.begin() as conn:  # a size nudged, a piece unmatched, a row gone
+        ids = conn.execute(text("SELECT id FROM fifo_allocations WHERE allocation_version = 2 "
+                                "AND buy_order_id IS NOT NULL ORDER BY id")).scalars().all()
+        conn.execute(text("UPDATE fifo_allocations SET allocated_size = allocated_size "
+                          "+ 0.00000001 WHERE id = :i"), {"i": ids[0]})
+        conn.execute(text("UPDATE fifo_allocations SET buy_order_id = NULL WHERE id = :i"),
+                     {"i": ids[3]})
+        conn.execute(text("DELETE FROM fifo_allocations WHERE id = :i"), {"i": ids[5]})
+    with store.connect() as conn:
+        got = to_json(diff_stored(conn, 1, 2))
+    assert got == expected(1, 2) and got["counts"]["changed_sells"] > 0
