@@ -12,6 +12,7 @@ module, so a bad fill is reported the same way everywhere: by ``trade_id`` and f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import datetime
@@ -56,6 +57,8 @@ def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     so frames compare equal whatever order the pages came in.
     """
     rows = list(rows)
+    if not rows:
+        return _empty_frame().copy()
     frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object)
                           for c in FILL_COLUMNS})
     for col in TIME_COLUMNS:
@@ -64,6 +67,17 @@ def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame["conflicting"] = pd.Series([bool(r.get("conflicting", False)) for r in rows],
                                      dtype=bool)
     return _ordered(frame)
+
+
+@functools.cache
+def _empty_frame() -> pd.DataFrame:
+    """The typed empty fills frame (built once: a page of known fills reads none back)."""
+    frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in FILL_COLUMNS})
+    for col in TIME_COLUMNS:
+        frame[col] = pd.Series([], dtype="datetime64[ns, UTC]")
+    frame["size_in_quote"] = pd.Series([], dtype=bool)
+    frame["conflicting"] = pd.Series([], dtype=bool)
+    return frame
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -228,7 +242,7 @@ def normalize_fills(records: list[dict[str, Any]]
     """
     records = list(records)
     if not records:
-        return fills_frame([]), []
+        return _empty_frame().copy(), []
     plain, typed = _plain_fills(records)
     keep = plain.copy()
     problems: list[tuple[str, str, str]] = []
