@@ -149,12 +149,14 @@ def _missing(value: Any) -> bool:
 def _time(value: Any) -> pd.Timestamp:
     """A UTC time floored to the microsecond: Coinbase may send nanoseconds
     (``...38.091377090Z``), both databases keep microseconds, and a frame must equal what the
-    archive gives back (and convert to ``datetime`` without a warning about dropped digits)."""
+    archive gives back (and convert to ``datetime`` without a warning about dropped digits).
+    A fills frame holds nanosecond times: a moment outside their range (years 1677-2262) is
+    not a time (``OutOfBoundsDatetime`` is a ``ValueError``)."""
     ts = pd.Timestamp(value)
     if ts is pd.NaT:
         raise ValueError
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.floor("us")
+    return ts.floor("us").as_unit("ns")
 
 
 def _check_fill(fill: dict[str, Any], label: str
