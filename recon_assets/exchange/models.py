@@ -81,8 +81,12 @@ def _empty_frame() -> pd.DataFrame:
 
 
 def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by trade time, then trade id (stable: equal keys keep their input order)."""
-    return frame.sort_values(["trade_time", "trade_id"], kind="stable").reset_index(drop=True)
+    """Rows by trade time, then trade id (stable: equal keys keep their input order; a
+    missing time last). Arrow sorts a page several times faster than ``sort_values``."""
+    keys = pa.table({"time": pa.array(frame["trade_time"], from_pandas=True),
+                     "id": pa.array(frame["trade_id"], type=pa.string())})
+    order = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("id", "ascending")])
+    return frame.take(order.to_numpy()).reset_index(drop=True)
 
 
 def is_spot(product_ids: pd.Series) -> np.ndarray:
@@ -256,13 +260,14 @@ def normalize_fills(records: list[dict[str, Any]]
             for column in FILL_COLUMNS:
                 typed[column][i] = (row[column].value if column in TIME_COLUMNS
                                     else row[column])
-    frame = pd.DataFrame({c: pd.Series(typed[c][keep], dtype=object) for c in FILL_COLUMNS})
+    columns: dict[str, Any] = {c: pd.Series(typed[c][keep], dtype=object)
+                               for c in FILL_COLUMNS}
     for column in TIME_COLUMNS:
-        frame[column] = pd.Series(typed[column][keep].view("datetime64[ns]")
-                                  ).dt.tz_localize("UTC")
-    frame["size_in_quote"] = frame["size_in_quote"].astype(bool)
-    frame["conflicting"] = np.zeros(len(frame), dtype=bool)
-    return _ordered(frame), problems
+        columns[column] = pd.DatetimeIndex(typed[column][keep].astype(np.int64).view(
+            "datetime64[ns]")).tz_localize("UTC")
+    columns["size_in_quote"] = typed["size_in_quote"][keep].astype(bool)
+    columns["conflicting"] = np.zeros(int(keep.sum()), dtype=bool)
+    return _ordered(pd.DataFrame(columns)), problems
 
 
 def _check_record(i: int, fill: Any) -> tuple[dict[str, Any] | None,
