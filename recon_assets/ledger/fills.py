@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, Text, bindparam, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
@@ -53,8 +54,9 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     Existing rows are never changed, so archiving the same fills twice is a no-op. Inserts
     ``RETURNING`` the keys they really inserted count exactly on both backends even when
     another sync archives the same fills concurrently. On PostgreSQL new fills are first
-    COPied into a temporary table and inserted from there in one statement
-    (:mod:`recon_assets.ledger.bulk`); elsewhere they go in batches of bound rows.
+    COPied straight into the archive (:mod:`recon_assets.ledger.bulk`), or, when another
+    sync archived some of them meanwhile, into a temporary table and inserted from there in
+    one statement; elsewhere they go in batches of bound rows.
     """
     if fills.empty:
         return 0
@@ -113,9 +115,18 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
 
 
 def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
-    """COPY into a temporary table (dropped at commit), then one insert of the new ones."""
-    staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
+    """COPY fills none of which the archive held a moment ago straight into it, under a
+    savepoint. Should another sync have archived one of them meanwhile (a unique violation),
+    roll back to the savepoint and COPY into a temporary table (dropped at commit) instead,
+    then insert only the new ones in one statement."""
     columns = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
+    try:
+        with conn.begin_nested():
+            copy_frame(conn, exchange_fills.name, columns, fills)
+        return len(fills)
+    except psycopg.errors.UniqueViolation:
+        pass
+    staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
     listed = ", ".join(f'"{c.name}"' for c in columns)
     conn.execute(text(f'CREATE TEMPORARY TABLE "{staging}" '
                       f"(LIKE {exchange_fills.name} INCLUDING DEFAULTS) ON COMMIT DROP"))
