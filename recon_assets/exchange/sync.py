@@ -160,7 +160,7 @@ def fetched_ahead(items: Iterator[T]) -> Iterator[T]:
                 if not go_on.get():
                     return
             handed.put((True, done))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised there
+        except Exception as exc:  # handed to the caller, raised there
             handed.put((False, exc))
         finally:
             close = getattr(items, "close", None)
@@ -243,7 +243,8 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
             pages += 1
             fetched += len(page.items)
             products.update(fills["product_id"])
-            times.extend(fills["trade_time"].agg(["min", "max"]) if len(fills) else [])
+            times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
+                         if len(fills) else [])
             if progress is not None:
                 progress(len(page.items))
     return SyncResult(
