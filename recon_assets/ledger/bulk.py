@@ -86,22 +86,16 @@ def _csv_column(conn: Connection, values: pd.Series, column: Column) -> pa.Array
             return pa.array(values, type=pa.string(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # not all strings: bind value by value below
-    return pa.array(_as_texts(conn, values.tolist(), column), type=pa.string())
+    return pa.array([_as_text(conn, v, column) for v in values.tolist()], type=pa.string())
 
 
-def _as_texts(conn: Connection, values: list[Any], column: Column) -> list[str | None]:
-    """Values bound by the column's type, as executemany binds them, as text."""
-    bind = getattr(column.type, "process_bind_param", None)
-    texts: list[str | None] = []
-    for value in values:
-        if not isinstance(value, (Decimal, str)):  # NaN, NaT, Timestamps: as clean_row does
-            value = clean_row({"v": value})["v"]
-        if value is not None and bind is not None:
-            value = bind(value, conn.dialect)
-        if value is None:
-            texts.append(None)
-        elif isinstance(value, Decimal):
-            texts.append(format(value, "f"))
-        else:
-            texts.append(value.isoformat() if isinstance(value, datetime) else str(value))
-    return texts
+def _as_text(conn: Connection, value: Any, column: Column) -> str | None:
+    """One value bound by the column's type, as executemany binds it, as text."""
+    value = clean_row({"v": value})["v"]
+    if value is not None and hasattr(column.type, "process_bind_param"):
+        value = column.type.process_bind_param(value, conn.dialect)
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value.isoformat() if isinstance(value, datetime) else str(value)
