@@ -143,8 +143,7 @@ class ExchangeClient:
         params = dict(product_ids=product_ids, order_ids=order_ids, limit=page_size,
                       start_sequence_timestamp=_time_param(start_sequence_timestamp),
                       end_sequence_timestamp=_time_param(end_sequence_timestamp))
-        return self._pages(FILLS_PATH, self._rest.get_fills, "fills", params, max_pages,
-                           cursor)
+        return self._pages(FILLS_PATH, self._get_fills, "fills", params, max_pages, cursor)
 
     def list_orders(self, product_ids: list[str] | None = None,
                     order_ids: list[str] | None = None, order_status: list[str] | None = None,
@@ -188,6 +187,12 @@ class ExchangeClient:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _get_fills(self, **params: Any) -> dict[str, Any]:
+        """The SDK's ``get_fills`` request (same path, parameters, JWT and session) answered
+        as its plain JSON dict: building ``ListFillsResponse`` objects and turning them back
+        with ``to_dict()`` costs more CPU per page of 1,000 fills than validating them."""
+        return self._rest.get(FILLS_PATH, params=params)
+
     def _pages(self, path: str, method: Callable[..., Any], key: str, params: dict[str, Any],
                max_pages: int, resume: str | None = None) -> Iterator[Page]:
         cursor = resume
@@ -200,7 +205,7 @@ class ExchangeClient:
                             "listing from its first page", path)
                 cursor = resume = None
                 response = self._call(path, method, {**params, "cursor": None})
-            body = response.to_dict()
+            body = response if isinstance(response, dict) else response.to_dict()
             cursor = body.get("cursor") or None
             if body.get("has_next") is False:
                 cursor = None

@@ -12,6 +12,7 @@ module, so a bad fill is reported the same way everywhere: by ``trade_id`` and f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from datetime import datetime
@@ -20,6 +21,8 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import compute as pc
 
 from recon_assets.money import EXACT, NotADecimal, implausible, to_decimal
 
@@ -54,6 +57,8 @@ def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     so frames compare equal whatever order the pages came in.
     """
     rows = list(rows)
+    if not rows:
+        return _empty_frame().copy()
     frame = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object)
                           for c in FILL_COLUMNS})
     for col in TIME_COLUMNS:
@@ -61,7 +66,27 @@ def fills_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame["size_in_quote"] = frame["size_in_quote"].astype(bool)
     frame["conflicting"] = pd.Series([bool(r.get("conflicting", False)) for r in rows],
                                      dtype=bool)
-    return frame.sort_values(["trade_time", "trade_id"], kind="stable").reset_index(drop=True)
+    return _ordered(frame)
+
+
+@functools.cache
+def _empty_frame() -> pd.DataFrame:
+    """The typed empty fills frame (built once: a page of known fills reads none back)."""
+    frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in FILL_COLUMNS})
+    for col in TIME_COLUMNS:
+        frame[col] = pd.Series([], dtype="datetime64[ns, UTC]")
+    frame["size_in_quote"] = pd.Series([], dtype=bool)
+    frame["conflicting"] = pd.Series([], dtype=bool)
+    return frame
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by trade time, then trade id (stable: equal keys keep their input order; a
+    missing time last). Arrow sorts a page several times faster than ``sort_values``."""
+    keys = pa.table({"time": pa.array(frame["trade_time"], from_pandas=True),
+                     "id": pa.array(frame["trade_id"], type=pa.string())})
+    order = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("id", "ascending")])
+    return frame.take(order.to_numpy()).reset_index(drop=True)
 
 
 def is_spot(product_ids: pd.Series) -> np.ndarray:
@@ -128,12 +153,14 @@ def _missing(value: Any) -> bool:
 def _time(value: Any) -> pd.Timestamp:
     """A UTC time floored to the microsecond: Coinbase may send nanoseconds
     (``...38.091377090Z``), both databases keep microseconds, and a frame must equal what the
-    archive gives back (and convert to ``datetime`` without a warning about dropped digits)."""
+    archive gives back (and convert to ``datetime`` without a warning about dropped digits).
+    A fills frame holds nanosecond times: a moment outside their range (years 1677-2262) is
+    not a time (``OutOfBoundsDatetime`` is a ``ValueError``)."""
     ts = pd.Timestamp(value)
     if ts is pd.NaT:
         raise ValueError
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.floor("us")
+    return ts.floor("us").as_unit("ns")
 
 
 def _check_fill(fill: dict[str, Any], label: str
@@ -212,18 +239,118 @@ def normalize_fills(records: list[dict[str, Any]]
     or ``"true"``/``"false"``. A bad fill is left out and reported as
     ``(trade_id, field, message)``. Fills repeating a ``trade_id`` are all kept: the archive
     tells a re-read from a conflicting report (:func:`same_values`).
+
+    A page holds a thousand fills, so each column is screened and typed at once
+    (:func:`_plain_fills`); only the rows that look unusual in any way (a JSON number, a
+    lowercase side, a negative amount, a non-FILL entry's sign, anything missing) go through
+    :func:`_check_fill`, the one place that words the problems. The screen may send a good
+    row there (it comes back clean), never let a bad row through.
     """
+    records = list(records)
+    if not records:
+        return _empty_frame().copy(), []
+    plain, typed = _plain_fills(records)
+    keep = plain.copy()
     problems: list[tuple[str, str, str]] = []
-    rows: list[dict[str, Any]] = []
-    for i, fill in enumerate(records):
-        if not isinstance(fill, dict):
-            problems.append((f"row {i}", "fill", f"not an object: {type(fill).__name__}"))
-            continue
-        if _missing(fill.get("trade_id")):
-            problems.append((f"row {i}", "trade_id", "missing"))
-            continue
-        typed, fill_problems = _check_fill(fill, str(fill["trade_id"]))
-        problems.extend(fill_problems)
-        if not fill_problems:
-            rows.append(typed)
-    return fills_frame(rows), problems
+    for i in np.flatnonzero(~plain):
+        row, row_problems = _check_record(int(i), records[i])
+        problems.extend(row_problems)
+        if row is not None and not row_problems:
+            keep[i] = True
+            for column in FILL_COLUMNS:
+                typed[column][i] = (row[column].value if column in TIME_COLUMNS
+                                    else row[column])
+    columns: dict[str, Any] = {c: pd.Series(typed[c][keep], dtype=object)
+                               for c in FILL_COLUMNS}
+    for column in TIME_COLUMNS:
+        columns[column] = pd.DatetimeIndex(typed[column][keep].astype(np.int64).view(
+            "datetime64[ns]")).tz_localize("UTC")
+    columns["size_in_quote"] = typed["size_in_quote"][keep].astype(bool)
+    columns["conflicting"] = np.zeros(int(keep.sum()), dtype=bool)
+    return _ordered(pd.DataFrame(columns)), problems
+
+
+def _check_record(i: int, fill: Any) -> tuple[dict[str, Any] | None,
+                                              list[tuple[str, str, str]]]:
+    """Record ``i`` of a page, typed, and its problems (labelled ``row i`` when the record
+    has no ``trade_id`` to name it by)."""
+    if not isinstance(fill, dict):
+        return None, [(f"row {i}", "fill", f"not an object: {type(fill).__name__}")]
+    if _missing(fill.get("trade_id")):
+        return None, [(f"row {i}", "trade_id", "missing")]
+    return _check_fill(fill, str(fill["trade_id"]))
+
+
+#: RE2 patterns (``$`` is the end of the text) that a field of a plain fill matches.
+_VISIBLE = "[!-~]"  # some visible ASCII character: the text is not blank
+_PRODUCT_RE2 = "^[A-Z0-9]+(-[A-Z0-9]+)+$"
+_TIME_RE2 = (r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+             r"(\.[0-9]{1,9})?Z$")
+#: Unsigned, under 1e15, at most MAX_PLACES places: plausible (money.implausible) for sure.
+_AMOUNT_RE2 = r"^[0-9]{1,15}(\.[0-9]{1,30})?$"
+_NONZERO_RE2 = "[1-9]"
+_SIDE_RE2 = "^(BUY|SELL)$"
+
+
+def _matches(values: list[Any], pattern: str) -> np.ndarray:
+    """Which values are ``str`` matching the RE2 ``pattern`` (anything else: False)."""
+    if set(map(type, values)) != {str}:
+        values = [v if type(v) is str else None for v in values]
+    found = pc.match_substring_regex(pa.array(values, type=pa.string()), pattern)
+    return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _utc_nanoseconds(times: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DDTHH:MM:SS[.fffffffff]`` texts (UTC) as int64 nanoseconds floored to the
+    microsecond (see :func:`_time`); a text that is no real moment (``02-30``, ``24:00``)
+    gives NaT."""
+    try:
+        parsed = times.astype("datetime64[ns]")
+    except ValueError:
+        parsed = np.array([_one_moment(t) for t in times], dtype="datetime64[ns]")
+    nanoseconds = parsed.view(np.int64)
+    return np.where(np.isnat(parsed), nanoseconds, nanoseconds - nanoseconds % 1000)
+
+
+def _one_moment(text: str) -> np.datetime64:
+    try:
+        return np.datetime64(text, "ns")
+    except ValueError:
+        return np.datetime64("NaT", "ns")
+
+
+def _plain_fills(records: list[Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Which records are plain fills, and every column typed as :func:`_check_fill` would
+    type it, row for row (object arrays; times as int64 nanoseconds since the epoch, UTC);
+    the values of rows that are not plain are meaningless.
+
+    A plain fill is a dict with every required field present as text in its canonical form
+    (``BUY``/``SELL``, a ``BASE-QUOTE`` or derivative product id, ``...T..:..:..[.f]Z``
+    times from 1900 to 2199, unsigned amounts under 1e15 with at most 30 places, ``price``
+    and ``size`` not zero), optional text absent or not blank, and a real bool
+    ``size_in_quote``: its typed values are its own, with decimals and times parsed.
+    """
+    dicts = [r if isinstance(r, dict) else {} for r in records]
+    raw = {c: [r.get(c) for r in dicts] for c in FILL_COLUMNS}
+    plain = np.array([isinstance(r, dict) for r in records], dtype=bool)
+    for column in ("trade_id", "order_id"):
+        plain &= _matches(raw[column], _VISIBLE)
+    for column in _OPTIONAL_TEXT:
+        plain &= _matches(raw[column], _VISIBLE) | np.array([v is None for v in raw[column]])
+    plain &= _matches(raw["product_id"], _PRODUCT_RE2)
+    plain &= _matches(raw["side"], _SIDE_RE2)
+    plain &= np.array([type(v) is bool for v in raw["size_in_quote"]], dtype=bool)
+    for column in ("price", "size", "commission"):
+        plain &= _matches(raw[column], _AMOUNT_RE2)
+        if column != "commission":
+            plain &= _matches(raw[column], _NONZERO_RE2)
+    typed = {c: np.array(values, dtype=object) for c, values in raw.items()}
+    for column in TIME_COLUMNS:
+        plain &= _matches(raw[column], _TIME_RE2)
+        texts = np.where(plain, typed[column], "1970-01-01T00:00:00Z")
+        nanoseconds = _utc_nanoseconds(np.array([t[:-1] for t in texts]))
+        plain &= nanoseconds != np.iinfo(np.int64).min  # NaT
+        typed[column] = nanoseconds
+    for column in ("price", "size", "commission"):
+        typed[column][plain] = [Decimal(v) for v in typed[column][plain]]
+    return plain, typed

@@ -10,15 +10,24 @@ it, and the next sync continues that listing from the stored cursor instead of s
 Only when the listing completes is the ``sequence_timestamp`` cursor advanced and the progress
 record cleared, in the transaction of the last page. Nothing invalid is ever archived: a page
 with a bad fill is refused whole, and the fills are deduplicated on ``trade_id``.
+
+The listing runs one page ahead on a thread of its own (:func:`fetched_ahead`): page k+1 is
+requested while page k is validated and committed, so a sync takes about as long as its
+paging (the network waits release the GIL). Only the committing is sequential: pages are
+committed in listing order, and a page fetched ahead of a refused or failed one is dropped
+(the stored cursor still points at it, so the next sync fetches it again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -31,6 +40,7 @@ from recon_assets.ledger.fills import (archive_fills, delete_sync_value, get_syn
 from recon_assets.ledger.store import LedgerStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 #: Re-read this much before the cursor; duplicates are dropped on ``trade_id``.
 OVERLAP = timedelta(seconds=2)
 CURSOR_NAME = "exchange_fills.sequence_timestamp"
@@ -129,6 +139,50 @@ def check_source(conn: Connection, source: str) -> str | None:
     return "adopt"
 
 
+def fetched_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` as they come, drawn on a thread of their own one item ahead of the caller.
+
+    The thread asks for item k+1 as soon as the caller has taken item k, so the request
+    runs while the caller works on k; it never holds more than that one item. What the
+    iterator raises reaches the caller in its place, after the items before it. Closing the
+    generator (``contextlib.closing``: the caller stops on a bad page, an error or Ctrl-C)
+    stops the thread once the request it is making returns, and waits for that, so nothing
+    is left talking to the exchange; the item drawn ahead is dropped.
+    """
+    handed: queue.Queue[tuple[bool, object]] = queue.Queue()
+    go_on: queue.Queue[bool] = queue.Queue()  # one answer per item handed: draw the next?
+    done = object()
+
+    def draw() -> None:
+        try:
+            for item in items:
+                handed.put((True, item))
+                if not go_on.get():
+                    return
+            handed.put((True, done))
+        except Exception as exc:  # handed to the caller, raised there
+            handed.put((False, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=draw, name="fetched-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = handed.get()
+            if not ok:
+                raise item  # type: ignore[misc]
+            if item is done:
+                return
+            go_on.put(True)
+            yield item  # type: ignore[misc]
+    finally:
+        go_on.put(False)  # the thread stops at the item it is drawing, if any
+        thread.join()
+
+
 def sync_fills(client: ExchangeClient, store: LedgerStore, *,
                product_ids: Sequence[str] | None = None,
                progress: Callable[[int], None] | None = None,
@@ -164,31 +218,35 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
     products: set[str] = set()
     times: list[pd.Timestamp] = []
     after = before
-    for page in client.fill_pages(list(product_ids) if product_ids else None,
-                                  start_sequence_timestamp=listing.start, cursor=listing.cursor,
-                                  page_size=page_size):
-        fills, problems = normalize_fills(page.items)
-        if problems:
-            raise BadRowError("exchange fills", problems)
-        seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
-        listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
-        with store.begin() as conn:
-            if check_source(conn, client.source) is not None:  # again: a sync may have raced
-                set_sync_value(conn, SOURCE_NAME, client.source)
-            new_fills += archive_fills(conn, fills)
-            if page.cursor is not None:
-                set_sync_value(conn, listing_key, listing.to_json())
-            else:
-                after = _later(_later(before, get_sync_value(conn, name)), listing.seen)
-                if after is not None and after != before:
-                    set_sync_value(conn, name, after)
-                delete_sync_value(conn, listing_key)
-        pages += 1
-        fetched += len(page.items)
-        products.update(fills["product_id"])
-        times.extend(fills["trade_time"].agg(["min", "max"]) if len(fills) else [])
-        if progress is not None:
-            progress(len(page.items))
+    listed = client.fill_pages(list(product_ids) if product_ids else None,
+                               start_sequence_timestamp=listing.start, cursor=listing.cursor,
+                               page_size=page_size)
+    with contextlib.closing(fetched_ahead(listed)) as pages_ahead:
+        for page in pages_ahead:
+            fills, problems = normalize_fills(page.items)
+            if problems:
+                raise BadRowError("exchange fills", problems)
+            seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
+            listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
+            with store.begin() as conn:
+                # again: another sync may have recorded a source meanwhile
+                if check_source(conn, client.source) is not None:
+                    set_sync_value(conn, SOURCE_NAME, client.source)
+                new_fills += archive_fills(conn, fills)
+                if page.cursor is not None:
+                    set_sync_value(conn, listing_key, listing.to_json())
+                else:
+                    after = _later(_later(before, get_sync_value(conn, name)), listing.seen)
+                    if after is not None and after != before:
+                        set_sync_value(conn, name, after)
+                    delete_sync_value(conn, listing_key)
+            pages += 1
+            fetched += len(page.items)
+            products.update(fills["product_id"])
+            times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
+                         if len(fills) else [])
+            if progress is not None:
+                progress(len(page.items))
     return SyncResult(
         fetched=fetched, new_fills=new_fills, requests=client.stats.requests - requests_before,
         products=tuple(sorted(products)), first_trade_time=min(times, default=None),

@@ -9,12 +9,15 @@ they go commit together or not at all.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, literal, select, text
+import psycopg
+from sqlalchemy import Connection, Text, bindparam, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
@@ -51,25 +54,31 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     Existing rows are never changed, so archiving the same fills twice is a no-op. Inserts
     ``RETURNING`` the keys they really inserted count exactly on both backends even when
     another sync archives the same fills concurrently. On PostgreSQL new fills are first
-    COPied into a temporary table and inserted from there in one statement
-    (:mod:`recon_assets.ledger.bulk`); elsewhere they go in batches of bound rows.
+    COPied straight into the archive (:mod:`recon_assets.ledger.bulk`), or, when another
+    sync archived some of them meanwhile, into a temporary table and inserted from there in
+    one statement; elsewhere they go in batches of bound rows.
     """
     if fills.empty:
         return 0
     fetched_at = datetime.now(timezone.utc)
-    trades = fills[is_fill(fills)]
-    entries = fills[~is_fill(fills)]
+    counted = is_fill(fills)
+    trades, entries = fills[counted], fills[~counted]
     archived = _archived(conn, trades["trade_id"])
     known = trades["trade_id"].isin(archived["trade_id"])
     unique = trades[~known].drop_duplicates("trade_id", keep="first")
-    reference = pd.concat([archived, unique], ignore_index=True).set_index("trade_id")
-    differs = ~same_values(trades, reference.loc[trades["trade_id"]])
-    _insert(conn, exchange_fill_conflicts, [
-        {**row, "digest": value_digest(row), "seen_at": fetched_at}
-        for row in trades[differs][ARCHIVED].to_dict("records")])
-    _insert(conn, exchange_fill_entries, [
-        {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
-        for row in entries[ARCHIVED].to_dict("records")])
+    if known.any() or trades["trade_id"].duplicated().any():
+        reference = pd.concat([archived, unique], ignore_index=True).set_index("trade_id")
+        differs = ~same_values(trades, reference.loc[trades["trade_id"]])
+    else:  # every fill is its own first report: nothing to compare
+        differs = np.zeros(len(trades), dtype=bool)
+    if differs.any():
+        _insert(conn, exchange_fill_conflicts, [
+            {**row, "digest": value_digest(row), "seen_at": fetched_at}
+            for row in trades[differs][ARCHIVED].to_dict("records")])
+    if len(entries):
+        _insert(conn, exchange_fill_entries, [
+            {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
+            for row in entries[ARCHIVED].to_dict("records")])
     if can_copy(conn) and len(unique):
         return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
     return _insert(conn, exchange_fills, [
@@ -77,12 +86,21 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
 
 
 def _archived(conn: Connection, trade_ids: pd.Series) -> pd.DataFrame:
-    """The archived fills of these trade ids (in batches under the bound-parameter limit)."""
+    """The archived fills of these trade ids: on PostgreSQL in one statement with the ids as
+    one JSON array parameter (binding a thousand values, one by one or as an array, costs
+    more CPU than the lookup), elsewhere in batches under the bound-parameter limit."""
     ids = sorted(set(trade_ids))
     query = select(*(exchange_fills.c[c] for c in ARCHIVED))
-    rows = [dict(row._mapping) for i in range(0, len(ids), BATCH_SIZE)
-            for row in conn.execute(query.where(
-                exchange_fills.c.trade_id.in_(ids[i:i + BATCH_SIZE])))]
+    if conn.dialect.name == "postgresql":
+        listed = func.jsonb_array_elements_text(cast(bindparam("trade_ids", type_=Text),
+                                                     postgresql.JSONB))
+        rows = [dict(row._mapping) for row in conn.execute(
+            query.where(exchange_fills.c.trade_id.in_(select(listed))),
+            {"trade_ids": json.dumps(ids)})] if ids else []
+    else:
+        rows = [dict(row._mapping) for i in range(0, len(ids), BATCH_SIZE)
+                for row in conn.execute(query.where(
+                    exchange_fills.c.trade_id.in_(ids[i:i + BATCH_SIZE])))]
     return fills_frame(rows)[ARCHIVED]
 
 
@@ -97,9 +115,18 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
 
 
 def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
-    """COPY into a temporary table (dropped at commit), then one insert of the new ones."""
-    staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
+    """COPY fills none of which the archive held a moment ago straight into it, under a
+    savepoint. Should another sync have archived one of them meanwhile (a unique violation),
+    roll back to the savepoint and COPY into a temporary table (dropped at commit) instead,
+    then insert only the new ones in one statement."""
     columns = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
+    try:
+        with conn.begin_nested():
+            copy_frame(conn, exchange_fills.name, columns, fills)
+        return len(fills)
+    except psycopg.errors.UniqueViolation:
+        pass
+    staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
     listed = ", ".join(f'"{c.name}"' for c in columns)
     conn.execute(text(f'CREATE TEMPORARY TABLE "{staging}" '
                       f"(LIKE {exchange_fills.name} INCLUDING DEFAULTS) ON COMMIT DROP"))

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from recon_assets.errors import LedgerError
 from recon_assets.exchange.demo import demo_history
-from recon_assets.exchange.models import normalize_fills
+from recon_assets.exchange.models import fills_frame, normalize_fills
+from recon_assets.ledger import fills
 from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills, set_sync_value
 from recon_assets.ledger.schema import exchange_fills
 from recon_assets.ledger.store import LedgerStore
@@ -84,3 +85,16 @@ def test_sync_values_and_atomic_commit(store):
     with store.connect() as conn:
         assert get_sync_value(conn, "cursor") == "b"
     assert count(store) == 0
+
+
+def test_fills_another_sync_archived_meanwhile_are_counted_once(store, monkeypatch):
+    """Between looking a page's trade ids up and writing them, another sync may archive some:
+    on PostgreSQL the direct COPY then hits the unique key, rolls back to its savepoint and
+    the page goes in through the temporary table, inserting and counting only the new ones."""
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS.head(5)) == 5
+    monkeypatch.setattr(fills, "_archived", lambda conn, ids: fills_frame([])[fills.ARCHIVED])
+    with store.begin() as conn:  # as if the lookup had run before the other sync committed
+        assert archive_fills(conn, FILLS.head(12)) == 7
+    assert count(store) == 12
+    pd.testing.assert_frame_equal(read_fills(store), ARCHIVED.head(12))

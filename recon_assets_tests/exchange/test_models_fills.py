@@ -57,6 +57,7 @@ def test_side_is_read_case_insensitively_and_numbers_may_be_json_numbers():
     ({"product_id": "BTCUSD"}, "product_id", "not BASE-QUOTE"),
     ({"product_id": "btc-usd"}, "product_id", "not BASE-QUOTE"),
     ({"trade_time": "yesterday"}, "trade_time", "not a time"),
+    ({"trade_time": "2300-01-01T00:00:00Z"}, "trade_time", "not a time"),
     ({"size_in_quote": "maybe"}, "size_in_quote", "not a boolean"),
 ])
 def test_bad_fill_is_reported_by_trade_id_and_field_and_kept_out(change, field, message):

@@ -1,0 +1,96 @@
+"""The listing runs one page ahead of the commits (``fetched_ahead``), and what that keeps."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import closing
+from decimal import Decimal
+from typing import Iterator
+
+import pytest
+
+from recon_assets.errors import BadRowError, ExchangeError
+from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.simulator import Simulator
+from recon_assets.exchange.sync import fetched_ahead, sync_fills
+from recon_assets.ledger.fills import read_fills
+from recon_assets_tests.exchange.test_sync_fills import FAST, later_fills
+
+
+def test_items_come_in_order_and_an_error_after_them():
+    def listing() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ExchangeError("the exchange went away")
+
+    got = []
+    with pytest.raises(ExchangeError, match="went away"):
+        for item in fetched_ahead(listing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_the_next_item_is_drawn_while_the_caller_holds_the_current_one():
+    asked_for_second = threading.Event()
+
+    def listing() -> Iterator[int]:
+        yield 1
+        asked_for_second.set()
+        yield 2
+
+    with closing(fetched_ahead(listing())) as ahead:
+        assert next(ahead) == 1
+        assert asked_for_second.wait(10)  # while item 1 is still being worked on
+        assert next(ahead) == 2
+
+
+def test_closing_stops_at_the_item_drawn_ahead_and_closes_the_listing():
+    drawn: list[int] = []
+    closed_on: list[str] = []
+
+    def listing() -> Iterator[int]:
+        try:
+            for i in range(10):
+                drawn.append(i)
+                yield i
+        finally:
+            closed_on.append(threading.current_thread().name)
+
+    with closing(fetched_ahead(listing())) as ahead:
+        assert next(ahead) == 0
+    # item 1 was drawn ahead and dropped; nothing after it; the listing is closed, by the
+    # thread that drew it, before closing returned
+    assert drawn == [0, 1] and closed_on == ["fetched-ahead"]
+
+
+def test_a_bad_page_drops_the_page_fetched_ahead(tmp_path, store):
+    """Page 3 is refused; page 4 was already fetched when it was: nothing of 3 or 4 is kept,
+    and the next sync starts at page 3."""
+    fills = later_fills(40)
+    fills[25] = {**fills[25], "size": "-1"}
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        with pytest.raises(BadRowError, match=f"{fills[25]['trade_id']}: size"):
+            sync_fills(client, store, page_size=10)
+        assert sim.stats.requests == 4
+    kept = read_fills(store)
+    assert sorted(kept["trade_id"]) == sorted(f["trade_id"] for f in fills[:20])
+
+
+def test_exact_decimals_keep_every_digit_and_their_scale(tmp_path, store):
+    """What the page said is what the archive holds: ``0.10`` stays ``0.10`` (NUMERIC keeps
+    the scale on PostgreSQL, text on SQLite), 30 places and 15 integer digits survive."""
+    values = [("0.10", "1.000", "0"), ("999999999999999.99", "0." + "0" * 29 + "1", "0.50"),
+              ("64000.01", "0.00012345", "0.0790123456789")]
+    fills = [{**fill, "price": price, "size": size, "commission": commission}
+             for fill, (price, size, commission) in zip(later_fills(len(values)), values)]
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        assert sync_fills(client, store, page_size=2).new_fills == len(fills)
+    kept = read_fills(store).set_index("trade_id")
+    for fill, want in zip(fills, values):
+        got = kept.loc[fill["trade_id"], ["price", "size", "commission"]].tolist()
+        assert all(type(v) is Decimal for v in got)
+        assert [v.as_tuple() for v in got] == [Decimal(w).as_tuple() for w in want]
