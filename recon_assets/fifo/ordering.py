@@ -25,11 +25,11 @@ _DUST_PLACES = 8  # DUST = 1e-8
 class Book:
     """Orders in processing order: every array has one entry per order, in that order.
 
-    Python objects (ids, symbols, Decimal sizes) stay in the frame's order: ``text`` fetches
-    them through ``position`` only for the rows that need them, one gather instead of two.
+    Sizes as written stay in the frame's order: :meth:`values` fetches them through
+    ``position`` only for the rows that need them.
     """
 
-    frame: pd.DataFrame  # the normalized trades, as given
+    arrays: TradeArrays  # the normalized trades' columns, in the frame's order
     position: np.ndarray  # the frame row of each order
     is_sell: np.ndarray
     order_time: pd.api.extensions.ExtensionArray
@@ -42,16 +42,17 @@ class Book:
     symbol_names: np.ndarray  # objects, sorted
 
     def values(self, column: str, index: np.ndarray) -> np.ndarray:
-        """A frame column (ids, symbols, Decimals) at the orders ``index``, as objects.
+        """Ids, symbols or money as written (Decimals) at the orders ``index``, as objects.
 
         Ids and symbols come from copies in processing order: result rows follow that order,
-        so these gathers read memory nearly in sequence.
+        so these gathers read memory nearly in sequence. Money is for the few rows a note
+        quotes (:meth:`recon_assets.trades.TradeArrays.written`).
         """
         if column == "order_id":
             return self.order_ids[index]
         if column == "symbol":
             return self.symbol_names[self.symbol_codes[index]]
-        return self.frame[column].to_numpy(dtype=object)[self.position[index]]
+        return np.array(self.arrays.written(column, self.position[index]), dtype=object)
 
     def size_units(self, lo: int, hi: int) -> np.ndarray:
         """One symbol's sizes as integers: int64 when no running sum can overflow, else ints."""
@@ -103,7 +104,7 @@ def book_orders(frame: pd.DataFrame, arrays: TradeArrays | None = None) -> Book:
     ends = np.append(starts[1:], len(codes))
     size = scaled.pop("size")
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)
-    return Book(frame, order, is_sell[order], frame["order_time"].array.take(order), scaled,
+    return Book(arrays, order, is_sell[order], frame["order_time"].array.take(order), scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places),
                 order_ids[order], codes, arrays.symbol_names)
 
