@@ -57,11 +57,8 @@ class TradeArrays:
     given: dict[str, pd.Series]
 
     def written(self, column: str, rows: np.ndarray) -> list[Decimal]:
-        """The Decimals of a money column at ``rows`` as written, with their own exponent
-        (``"1.50"`` keeps its zero, which the integers do not): for the few values a message
-        quotes. A missing fee is 0."""
-        values = [to_decimal(v) for v in self.given[column].iloc[rows].tolist()]
-        return [_ZERO if v is None else v for v in values]
+        """:func:`written` of the money column ``column`` as given."""
+        return written(self.given[column], rows)
 
 
 @dataclass
@@ -83,6 +80,14 @@ class NormalizedTrades:
         if self.problems:
             raise BadRowError(what, self.problems)
         return self.trades
+
+
+def written(given: pd.Series, rows: np.ndarray) -> list[Decimal]:
+    """The Decimals of a money column at ``rows`` as written, with their own exponent
+    (``"1.50"`` keeps its zero, which scaled integers do not): for the few values a message
+    quotes. A missing fee is 0."""
+    values = [to_decimal(v) for v in given.iloc[rows].tolist()]
+    return [_ZERO if v is None else v for v in values]
 
 
 def empty_trades() -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from recon_assets.fifo.amounts import Exact, fee_per_unit
 from recon_assets.scaled import Scaled, as_int64, decimal_series, group_starts, to_places
-from recon_assets.trades import TradeArrays, trade_arrays
+from recon_assets.trades import TradeArrays, trade_arrays, written
 
 _DUST_PLACES = 8  # DUST = 1e-8
 
@@ -29,7 +29,7 @@ class Book:
     ``position`` only for the rows that need them.
     """
 
-    arrays: TradeArrays  # the normalized trades' columns, in the frame's order
+    sizes_given: pd.Series  # the size column as given, in the frame's order
     position: np.ndarray  # the frame row of each order
     is_sell: np.ndarray
     order_time: pd.api.extensions.ExtensionArray
@@ -42,17 +42,17 @@ class Book:
     symbol_names: np.ndarray  # objects, sorted
 
     def values(self, column: str, index: np.ndarray) -> np.ndarray:
-        """Ids, symbols or money as written (Decimals) at the orders ``index``, as objects.
+        """Ids, symbols or sizes as written (Decimals) at the orders ``index``, as objects.
 
         Ids and symbols come from copies in processing order: result rows follow that order,
-        so these gathers read memory nearly in sequence. Money is for the few rows a note
-        quotes (:meth:`recon_assets.trades.TradeArrays.written`).
+        so these gathers read memory nearly in sequence. Sizes are for the few rows a note
+        quotes (:func:`recon_assets.trades.written`).
         """
         if column == "order_id":
             return self.order_ids[index]
         if column == "symbol":
             return self.symbol_names[self.symbol_codes[index]]
-        return np.array(self.arrays.written(column, self.position[index]), dtype=object)
+        return np.array(written(self.sizes_given, self.position[index]), dtype=object)
 
     def size_units(self, lo: int, hi: int) -> np.ndarray:
         """One symbol's sizes as integers: int64 when no running sum can overflow, else ints."""
@@ -104,7 +104,8 @@ def book_orders(frame: pd.DataFrame, arrays: TradeArrays | None = None) -> Book:
     ends = np.append(starts[1:], len(codes))
     size = scaled.pop("size")
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)
-    return Book(arrays, order, is_sell[order], frame["order_time"].array.take(order), scaled,
+    return Book(arrays.given["size"], order, is_sell[order],
+                frame["order_time"].array.take(order), scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places),
                 order_ids[order], codes, arrays.symbol_names)
 
