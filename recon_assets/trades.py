@@ -388,10 +388,12 @@ def _arrow_scaled(column: pd.Series) -> Scaled | None:
 
 
 def _scaled_ok(scaled: Scaled, positive: bool, plausible: bool) -> np.ndarray:
-    """The range checks of :func:`_in_range` on scaled integers of finite values with at
-    most 18 places: positive iff the mantissa is, below 1e15 iff the mantissa is below
-    ``10 ** (15 + places)``."""
-    small = (np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places) if plausible
+    """The range checks of :func:`_in_range` on scaled integers of finite values: positive
+    iff the mantissa is, below 1e15 iff the mantissa is below ``10 ** (15 + places)``; more
+    than MAX_PLACES places only where the value has them (places past 18 are a value's own
+    fewest, :func:`recon_assets.scaled.scale_decimals`)."""
+    small = ((np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places))
+             & (scaled.places <= MAX_PLACES) if plausible
              else np.ones(len(scaled.mantissa), dtype=bool))
     return small & (scaled.mantissa > 0) if positive else small
 
