@@ -178,9 +178,10 @@ def sample_places(sample: Sequence[Decimal]) -> int | None:
     return places if places <= MAX_PLACES else None
 
 
-def read_text_at(text: pa.Array, places: int) -> Scaled | None:
+def read_text_at(text: pa.Array, places: int) -> tuple[Scaled, pa.Array] | None:
     """Decimal strings (no nulls) read by pyarrow straight at ``places``, as
-    :func:`try_scale_decimals` reads the Decimals of the same strings at a sample's places.
+    :func:`try_scale_decimals` reads the Decimals of the same strings at a sample's places;
+    and the ``decimal128(18, places)`` column pyarrow read them into.
 
     None when pyarrow refuses some value (not its decimal syntax, more places or more than 18
     digits at ``places``); every string it reads is one ``Decimal`` reads with the same value.
@@ -190,7 +191,7 @@ def read_text_at(text: pa.Array, places: int) -> Scaled | None:
         array = pc.cast(text, pa.decimal128(_INT64_DIGITS, places))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return _at_common_places(array, places)
+    return _at_common_places(array, places), array
 
 
 def _at_common_places(array: pa.Array, places: int) -> Scaled:

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from recon_assets.errors import BadRowError
 from recon_assets.money import (EXACT, MAX_MAGNITUDE, MAX_PLACES, NotADecimal, implausible,
                                  to_decimal)
-from recon_assets.scaled import (Scaled, decimal_array, read_text_at, sample_places,
+from recon_assets.scaled import (Scaled, read_text_at, sample_places,
                                  sample_rows, scale_arrow, scale_decimals, try_scale_decimals)
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
@@ -367,14 +367,14 @@ def _without_objects(column: pd.Series, kind: str, plausible: bool
     else:
         return None
     places = sample_places(sample)
-    scaled = None if places is None or text.null_count else read_text_at(text, places)
-    if scaled is None:
+    read = None if places is None or text.null_count else read_text_at(text, places)
+    if read is None:
         return None
+    scaled, exact = read
     zero = np.flatnonzero(scaled.mantissa == 0)  # a value pyarrow read as 0 must be 0
     if len(zero) and not all(Decimal(v).is_zero() for v in text.take(zero).to_pylist()):
         return None
-    exact = pd.arrays.ArrowExtensionArray(decimal_array(scaled.mantissa, places))
-    return scaled, pd.Series(exact, index=column.index)
+    return scaled, pd.Series(pd.arrays.ArrowExtensionArray(exact), index=column.index)
 
 
 def _arrow_scaled(column: pd.Series) -> Scaled | None:
