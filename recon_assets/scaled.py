@@ -13,6 +13,7 @@ results outgrow int64, read the values at one common scale as Python ints
 
 In: :func:`scale_values` (any numbers), :func:`scale_decimals` (Decimals),
 :func:`try_scale_decimals` (Decimals, fast paths only, places possibly common to the column),
+:func:`read_text_at` (decimal strings, at a sample's places, without a Decimal per value),
 :func:`scale_arrow`.
 Out: :func:`decimal_array`, which builds an Arrow decimal column from the integers' words, and
 its two forms :func:`decimal_series` (an Arrow-backed column) and :func:`to_decimals`
@@ -149,23 +150,55 @@ def _try_common_places(objects: np.ndarray) -> Scaled | None:
     pyarrow refuses a value that would need rounding or more than 18 digits at those places,
     which sends the column to the value-by-value split; a sample keeps that rare.
     """
-    if not len(objects):
-        return None
-    sample = objects[np.linspace(0, len(objects) - 1, min(len(objects), _SAMPLE)).astype(int)]
-    try:
-        places = max(0, *(-v.normalize(EXACT).as_tuple().exponent for v in sample))
-    except (AttributeError, TypeError, ArithmeticError):  # not a Decimal, or not finite
-        return None
-    if places > MAX_PLACES:
+    places = sample_places(objects[sample_rows(len(objects))])
+    if places is None:
         return None
     try:
         array = pa.array(objects, type=pa.decimal128(_INT64_DIGITS, places))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * len(objects))
-    if len(_vanished(objects, (words[::2] == 0) & (words[1::2] == 0))):
+    scaled = _at_common_places(array, places)
+    return None if len(_vanished(objects, scaled.mantissa == 0)) else scaled
+
+
+def sample_rows(n: int) -> np.ndarray:
+    """The rows of an ``n``-row column whose places :func:`try_scale_decimals` looks at."""
+    return np.linspace(0, n - 1, min(n, _SAMPLE)).astype(int) if n else np.zeros(0, dtype=int)
+
+
+def sample_places(sample: Sequence[Decimal]) -> int | None:
+    """The most places of the (finite) Decimals ``sample``, trailing zeros aside; None when
+    there are none, one is not a finite Decimal, or it has more than 18 places."""
+    if not len(sample):
         return None
-    return Scaled(words[::2].copy(), np.full(len(objects), places, dtype=np.int64))
+    try:
+        places = max(0, *(-v.normalize(EXACT).as_tuple().exponent for v in sample))
+    except (AttributeError, TypeError, ArithmeticError):  # not a Decimal, or not finite
+        return None
+    return places if places <= MAX_PLACES else None
+
+
+def read_text_at(text: pa.Array, places: int) -> tuple[Scaled, pa.Array] | None:
+    """Decimal strings (no nulls) read by pyarrow straight at ``places``, as
+    :func:`try_scale_decimals` reads the Decimals of the same strings at a sample's places;
+    and the ``decimal128(18, places)`` column pyarrow read them into.
+
+    None when pyarrow refuses some value (not its decimal syntax, more places or more than 18
+    digits at ``places``); every string it reads is one ``Decimal`` reads with the same value.
+    Rows read as 0 are for the caller to confirm (:func:`try_scale_decimals` checks them).
+    """
+    try:
+        array = pc.cast(text, pa.decimal128(_INT64_DIGITS, places))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return _at_common_places(array, places), array
+
+
+def _at_common_places(array: pa.Array, places: int) -> Scaled:
+    """The int64 mantissas of a ``decimal128(18, places)`` column without nulls."""
+    n = len(array)
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64, count=2 * (array.offset + n))
+    return Scaled(words[2 * array.offset::2].copy(), np.full(n, places, dtype=np.int64))
 
 
 def _vanished(objects: np.ndarray, zero: np.ndarray) -> np.ndarray:

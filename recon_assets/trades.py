@@ -21,11 +21,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recon_assets.errors import BadRowError
 from recon_assets.money import (EXACT, MAX_MAGNITUDE, MAX_PLACES, NotADecimal, implausible,
                                  to_decimal)
-from recon_assets.scaled import Scaled, scale_arrow, scale_decimals, try_scale_decimals
+from recon_assets.scaled import (Scaled, read_text_at, sample_places,
+                                 sample_rows, scale_arrow, scale_decimals, try_scale_decimals)
 
 TRADE_COLUMNS = ["order_id", "symbol", "side", "order_time", "price", "size", "total_fees_usd"]
 MONEY_COLUMNS = ["price", "size", "total_fees_usd"]
@@ -45,12 +47,18 @@ class TradeArrays:
 
     ``money`` holds ``price``, ``size`` and ``total_fees_usd`` as exact scaled integers;
     ``symbol_codes`` index ``symbol_names`` (sorted), so code order is symbol order.
+    ``given`` are the money columns as given, row for row, for :meth:`written`.
     """
 
     money: dict[str, Scaled]
     symbol_codes: np.ndarray
     symbol_names: np.ndarray
     is_sell: np.ndarray
+    given: dict[str, pd.Series]
+
+    def written(self, column: str, rows: np.ndarray) -> list[Decimal]:
+        """:func:`written` of the money column ``column`` as given."""
+        return written(self.given[column], rows)
 
 
 @dataclass
@@ -72,6 +80,14 @@ class NormalizedTrades:
         if self.problems:
             raise BadRowError(what, self.problems)
         return self.trades
+
+
+def written(given: pd.Series, rows: np.ndarray) -> list[Decimal]:
+    """The Decimals of a money column at ``rows`` as written, with their own exponent
+    (``"1.50"`` keeps its zero, which scaled integers do not): for the few values a message
+    quotes. A missing fee is 0."""
+    values = [to_decimal(v) for v in given.iloc[rows].tolist()]
+    return [_ZERO if v is None else v for v in values]
 
 
 def empty_trades() -> pd.DataFrame:
@@ -98,10 +114,16 @@ def normalize_trades_scaled(raw: pd.DataFrame, *, plausible: bool = False
                             ) -> NormalizedTrades:
     """:func:`normalize_trades`, also keeping the columns as :class:`TradeArrays`.
 
-    For Decimal columns the integers (:func:`recon_assets.scaled.try_scale_decimals`) replace
-    the range checks, and the codes the symbol and side checks make are kept, so FIFO reads
-    each value once; ``arrays`` is None unless every row was kept as given and all three
-    money columns took that path (:func:`trade_arrays` then makes them from the frame).
+    The integers (:func:`recon_assets.scaled.try_scale_decimals`) replace the range checks,
+    and the codes the symbol and side checks make are kept, so FIFO reads each value once.
+    Decimal strings, finite floats and Arrow decimal columns are read into the integers
+    without a Python object per value (strings and floats' shortest reprs through pyarrow's
+    decimal parser, at the places :func:`try_scale_decimals` would choose for their Decimals);
+    such a column then comes back as an exact Arrow decimal column, not Decimal objects
+    (``.tolist()`` gives Decimals of the same values; :meth:`TradeArrays.written` gives them
+    as written). ``arrays`` is None unless every row was kept as given and all three money
+    columns took those paths (:func:`trade_arrays` then makes them from the frame, whose money
+    is then Decimal objects, as :func:`normalize_trades` gives it).
     """
     return _normalize(raw, scale=True, plausible=plausible)
 
@@ -111,7 +133,8 @@ def trade_arrays(trades: pd.DataFrame) -> TradeArrays:
     codes, names = pd.factorize(trades["symbol"], sort=True)
     money = {c: scale_decimals(trades[c].to_numpy(dtype=object)) for c in MONEY_COLUMNS}
     return TradeArrays(money, codes, np.asarray(names, dtype=object),
-                       (trades["side"] == "sell").to_numpy())
+                       (trades["side"] == "sell").to_numpy(),
+                       {c: trades[c] for c in MONEY_COLUMNS})
 
 
 def _normalize(raw: pd.DataFrame, *, scale: bool, plausible: bool) -> NormalizedTrades:
@@ -136,19 +159,26 @@ def _normalize(raw: pd.DataFrame, *, scale: bool, plausible: bool) -> Normalized
     values["symbol"], symbol_ok = symbols.values, symbols.ok
     values["side"], side_ok = sides.values, sides.ok
     values["order_time"], time_ok = _utc_times(raw["order_time"])
-    bounds = {"scale": scale, "plausible": plausible}
-    price, price_ok, price_scaled = _decimals(raw["price"], positive=True, **bounds)
-    size, size_ok, size_scaled = _decimals(raw["size"], positive=True, **bounds)
-    fees, fees_ok, fees_scaled = _decimals(fees_in, positive=False, **bounds)
-    values.update(price=price, size=size, total_fees_usd=fees)
+    given = {"price": raw["price"], "size": raw["size"], "total_fees_usd": fees_in}
+    money = {c: _decimals(given[c], positive=c != "total_fees_usd", scale=scale,
+                          plausible=plausible) for c in MONEY_COLUMNS}
     has_id = (ids != "") if (hashes == hash("")).any() else np.ones(n, dtype=bool)
-    clean = has_id & symbol_ok & side_ok & time_ok & price_ok & size_ok & fees_ok
+    clean = has_id & symbol_ok & side_ok & time_ok & np.logical_and.reduce(
+        [m.ok for m in money.values()])
     keep = ~duplicated
     problems: list[tuple[int, tuple[str, str, str]]] = []
     first_dup = pd.Series(ids[duplicated]).drop_duplicates()
     for pos, oid in zip(np.flatnonzero(duplicated)[first_dup.index], first_dup):
         problems.append((int(pos), (oid, "order_id", "duplicate order id")))
     suspicious = np.flatnonzero(~clean & keep)
+    scaled = (not len(suspicious) and keep.all()
+              and all(m.scaled is not None for m in money.values()))
+    for c, m in money.items():
+        # A column read without Decimal objects gets them after all when it is filtered or
+        # patched, or FIFO reads the frame; these are the objects the careful path makes.
+        values[c] = m.exact if scaled and m.values is None else (
+            m.values if m.values is not None
+            else _decimals(given[c], positive=c != "total_fees_usd", plausible=plausible).values)
     raw_rows = {c: (raw[c] if c in raw.columns else fees_in).tolist()
                 for c in TRADE_COLUMNS[1:]} if len(suspicious) else {}
     for pos in suspicious:
@@ -165,13 +195,14 @@ def _normalize(raw: pd.DataFrame, *, scale: bool, plausible: bool) -> Normalized
     if not keep.any():
         return NormalizedTrades(empty_trades(), [p for _, p in problems])
     rows = slice(None) if keep.all() else keep
-    money = {"price": price_scaled, "size": size_scaled, "total_fees_usd": fees_scaled}
     arrays = None
-    if not len(suspicious) and keep.all() and all(v is not None for v in money.values()):
+    if scaled:
         is_sell = sides.codes == sides.code("sell")
-        arrays = TradeArrays(money, symbols.codes, symbols.names, is_sell)
+        arrays = TradeArrays({c: m.scaled for c, m in money.items()}, symbols.codes,
+                             symbols.names, is_sell, given)
     # Columns but the ids are arrays made here (money copied in _decimals): no second copy.
-    columns = [values[c][rows].reset_index(drop=True).rename(c) if c == "order_time"
+    columns = [values[c][rows].reset_index(drop=True).rename(c)
+               if isinstance(values[c], pd.Series)
                else pd.Series(values[c][rows], dtype=object, name=c, copy=c == "order_id")
                for c in TRADE_COLUMNS]
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns.
@@ -238,30 +269,39 @@ def _utc_times(column: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return times, times.notna().to_numpy()
 
 
+@dataclass(frozen=True)
+class _Money:
+    """A money column as :func:`_decimals` read it: exact Decimals (None when read without
+    them, into ``scaled`` and the Arrow column ``exact``), and which rows are certainly fine."""
+
+    values: np.ndarray | None
+    ok: np.ndarray
+    scaled: Scaled | None = None
+    exact: pd.Series | None = None
+
+
 def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
-              plausible: bool = False) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
+              plausible: bool = False) -> _Money:
     """Exact Decimals, which rows are certainly fine (the others get a closer look), and
-    with ``scale`` the values as scaled integers when a Decimal column reads on the fast path.
+    with ``scale`` the values as scaled integers when the column reads on a fast path.
 
     A fee (``positive=False``) may be NULL, read as 0; a price or size must be positive;
     with ``plausible`` every value must also pass :func:`_implausible`.
     """
     kind = pd.api.types.infer_dtype(column, skipna=False)
+    if scale:
+        quick = _without_objects(column, kind, plausible)
+        if quick is not None:
+            scaled, exact = quick
+            return _Money(None, _scaled_ok(scaled, positive, plausible), scaled, exact)
     values = None
     if kind == "decimal":
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
-        if scale:
-            return _scaled_or_checked(values, ok, _arrow_scaled(column), positive=positive,
-                                      plausible=plausible)
     elif kind == "floating":
         values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
                              count=len(column))
-        floats = column.to_numpy(dtype=float)
-        # only a float this close to 0 can have more than MAX_PLACES places in its repr
-        ok = np.isfinite(floats)
-        if plausible:
-            ok &= ~((np.abs(floats) < _TINY_FLOAT) & (floats != 0))
+        ok = _finite_floats(column.to_numpy(dtype=float), plausible)
     elif kind == "string":
         try:  # Decimal() strips blanks like to_decimal; any failure takes the careful path
             values = np.fromiter(map(Decimal, column.tolist()), dtype=object, count=len(column))
@@ -269,7 +309,9 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
         except (InvalidOperation, TypeError, ValueError):
             values = None
     if values is not None and scale and ok.all():
-        return _scaled_or_checked(values, ok, None, positive=positive, plausible=plausible)
+        scaled = try_scale_decimals(values)
+        if scaled is not None:
+            return _Money(values, _scaled_ok(scaled, positive, plausible), scaled)
     if values is None:
         values = np.empty(len(column), dtype=object)
         ok = np.zeros(len(column), dtype=bool)
@@ -283,7 +325,56 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
             ok[i] = values[i] is not None
     checked = np.flatnonzero(ok)
     ok[checked] = _in_range(values[checked], positive, plausible)
-    return values, ok, None
+    return _Money(values, ok)
+
+
+def _finite_floats(floats: np.ndarray, plausible: bool) -> np.ndarray:
+    """Which floats are finite (and, with ``plausible``, not so close to 0 that their repr
+    could have more than MAX_PLACES places)."""
+    ok = np.isfinite(floats)
+    if plausible:
+        ok &= ~((np.abs(floats) < _TINY_FLOAT) & (floats != 0))
+    return ok
+
+
+def _without_objects(column: pd.Series, kind: str, plausible: bool
+                     ) -> tuple[Scaled, pd.Series] | None:
+    """The column's exact values as int64 scaled integers, and as an Arrow decimal column,
+    read with no Python object per value; None unless every value reads so.
+
+    An Arrow decimal column is split from its own integers (:func:`_arrow_scaled`). Finite
+    floats and decimal strings go through pyarrow's text parsing (floats by pyarrow's
+    shortest round-trip form, the digits of their ``repr``) at the most places of the
+    sample :func:`recon_assets.scaled.try_scale_decimals` looks at: exactly the integers it
+    makes from the Decimals ``Decimal(repr(x))`` or ``Decimal(s)``, or None where it would
+    not take that path (or pyarrow refuses a string, such as one with blanks).
+    """
+    if kind == "decimal":
+        scaled = _arrow_scaled(column)
+        return None if scaled is None else (scaled, column)
+    if kind == "floating":
+        floats = column.to_numpy(dtype=float)
+        if not _finite_floats(floats, plausible).all():
+            return None
+        text = pc.cast(pa.array(floats), pa.string())
+        sample = [Decimal(float.__repr__(v)) for v in floats[sample_rows(len(floats))].tolist()]
+    elif kind == "string":
+        try:
+            text = pa.array(column.to_numpy(dtype=object), type=pa.string())
+            sample = [Decimal(v) for v in column.iloc[sample_rows(len(column))].tolist()]
+        except (InvalidOperation, TypeError, ValueError, pa.ArrowException):
+            return None
+    else:
+        return None
+    places = sample_places(sample)
+    read = None if places is None or text.null_count else read_text_at(text, places)
+    if read is None:
+        return None
+    scaled, exact = read
+    zero = np.flatnonzero(scaled.mantissa == 0)  # a value pyarrow read as 0 must be 0
+    if len(zero) and not all(Decimal(v).is_zero() for v in text.take(zero).to_pylist()):
+        return None
+    return scaled, pd.Series(pd.arrays.ArrowExtensionArray(exact), index=column.index)
 
 
 def _arrow_scaled(column: pd.Series) -> Scaled | None:
@@ -296,22 +387,15 @@ def _arrow_scaled(column: pd.Series) -> Scaled | None:
     return scaled if scaled.mantissa.dtype == np.int64 else None
 
 
-def _scaled_or_checked(values: np.ndarray, ok: np.ndarray, scaled: Scaled | None, *,
-                       positive: bool, plausible: bool
-                       ) -> tuple[np.ndarray, np.ndarray, Scaled | None]:
-    """The fast path of :func:`_decimals` for a column of Decimals: its scaled integers (or
-    ``scaled``, already split) replace the range checks; else the checks of every value."""
-    if scaled is None:
-        scaled = try_scale_decimals(values)
-    if scaled is None:
-        checked = np.flatnonzero(ok)
-        ok[checked] = _in_range(values[checked], positive, plausible)
-        return values, ok, None
-    # every value finite, at most 18 places; positive iff its mantissa is, and below 1e15
-    # iff the mantissa is below 10 ** (15 + places)
-    small = (np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places) if plausible
-             else np.ones(len(values), dtype=bool))
-    return values, small & (scaled.mantissa > 0) if positive else small, scaled
+def _scaled_ok(scaled: Scaled, positive: bool, plausible: bool) -> np.ndarray:
+    """The range checks of :func:`_in_range` on scaled integers of finite values: positive
+    iff the mantissa is, below 1e15 iff the mantissa is below ``10 ** (15 + places)``; more
+    than MAX_PLACES places only where the value has them (places past 18 are a value's own
+    fewest, :func:`recon_assets.scaled.scale_decimals`)."""
+    small = ((np.abs(scaled.mantissa) < 10.0 ** (15 + scaled.places))
+             & (scaled.places <= MAX_PLACES) if plausible
+             else np.ones(len(scaled.mantissa), dtype=bool))
+    return small & (scaled.mantissa > 0) if positive else small
 
 
 def _in_range(values: np.ndarray, positive: bool, plausible: bool) -> np.ndarray:

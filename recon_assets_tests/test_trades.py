@@ -10,13 +10,14 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recon_assets.errors import BadRowError
 from recon_assets.money import EXACT
-from recon_assets.scaled import try_scale_decimals
+from recon_assets.scaled import scale_arrow, try_scale_decimals
 from recon_assets.trades import (TRADE_COLUMNS, _check_row, empty_trades, normalize_trades,
                                  normalize_trades_scaled, trade_arrays)
 
@@ -261,3 +262,131 @@ def test_a_signalling_nan_is_a_bad_value_not_a_crash() -> None:
     result = normalize_trades_scaled(raw)
     assert [p[:2] for p in result.problems] == [("b", "price")]
     assert try_scale_decimals(np.array([Decimal("1"), Decimal("sNaN")], dtype=object)) is None
+
+
+def _same_scaled(got: object, want: object) -> None:
+    """Two :class:`Scaled` (or Nones) hold the same integers and places, in the same dtype."""
+    assert (got is None) == (want is None), (got, want)
+    if got is not None:
+        assert got.mantissa.dtype == want.mantissa.dtype
+        assert got.mantissa.tolist() == want.mantissa.tolist()
+        assert got.places.tolist() == want.places.tolist()
+
+
+def _money_frame(values: list[object] | pd.Series, column: str = "size") -> pd.DataFrame:
+    rows = [_row(f"o{i}", side="buy" if i % 2 else "sell") for i in range(len(values))]
+    return pd.DataFrame(rows).assign(**{column: pd.Series(values)})
+
+
+def _expect_like_decimals(raw: pd.DataFrame, decimals: list[Decimal], column: str) -> None:
+    """``normalize_trades_scaled`` of ``raw`` says what it says of the same values given as
+    the Decimals ``decimals``: the same problems, values and integers."""
+    as_decimals = raw.assign(**{column: pd.Series(decimals, dtype=object)})
+    for plausible in (False, True):
+        got = normalize_trades_scaled(raw, plausible=plausible)
+        want = normalize_trades_scaled(as_decimals, plausible=plausible)
+        assert got.problems == want.problems
+        assert got.trades[column].tolist() == want.trades[column].tolist()
+        assert (got.arrays is None) == (want.arrays is None)
+        if got.arrays is not None:
+            for name in ("price", "size", "total_fees_usd"):
+                _same_scaled(got.arrays.money[name], want.arrays.money[name])
+            assert got.arrays.written(column, np.arange(len(raw))) == decimals
+
+
+_HARD_FLOATS = [0.1, 1e-7, 5e-324, 1e22, 9007199254740993.0, 0.30000000000000004,
+                1.2345678901234567, 0.12345678901234568, 123456789012345.67, -0.0, 1e16,
+                1e15, 2.5e-5, 1.7976931348623157e308, 2.2250738585072014e-308, 100.0, 1e-13,
+                9.999999999999999e-14]
+
+
+@pytest.mark.parametrize("hard", _HARD_FLOATS)
+def test_float_columns_read_as_their_shortest_repr(hard: float) -> None:
+    """A float64 column (read without a Decimal per value) reads exactly as the Decimals of
+    its values' reprs would: the same integers at the same places, or the same refusals."""
+    values = [1.25, hard, 0.5] + [0.001 * k for k in range(1, 40)]
+    raw = _money_frame(values)
+    _expect_like_decimals(raw, [Decimal(repr(v)) for v in values], "size")
+    fees = _money_frame(values, "total_fees_usd")
+    _expect_like_decimals(fees, [Decimal(repr(v)) for v in values], "total_fees_usd")
+
+
+@pytest.mark.parametrize("bad, message", [(float("nan"), "missing"),
+                                          (float("inf"), "not finite: inf"),
+                                          (-1.5, "must be positive, got -1.5"),
+                                          (0.0, "must be positive, got 0.0")])
+def test_bad_floats_are_refused_with_row_and_field(bad: float, message: str) -> None:
+    raw = _money_frame([1.5, bad, 2.0])
+    for normalize in (normalize_trades, normalize_trades_scaled):
+        result = normalize(raw)
+        assert result.problems == [("o1", "size", message)]
+        assert result.trades["order_id"].tolist() == ["o0", "o2"]
+        assert result.trades["size"].tolist() == [Decimal("1.5"), Decimal("2.0")]
+
+
+@pytest.mark.parametrize("text", ["1.50", "0.00000001", "1e-3", "+2", ".5", "5.", "-0",
+                                  "12345678901234567", "1E+2", "0.1000000000000000000001",
+                                  "1e-57", "123456789012345678901234567890"])
+def test_string_columns_read_as_their_decimals(text: str) -> None:
+    values = ["1.25", text, "0.5"] + [f"0.{k:03d}" for k in range(1, 40)]
+    _expect_like_decimals(_money_frame(values, "total_fees_usd"),
+                          [Decimal(v) for v in values], "total_fees_usd")
+
+
+@pytest.mark.parametrize("bad, message", [(" 1.5 ", None), ("1_000", None),
+                                          ("abc", "not a number: 'abc'"),
+                                          ("NaN", "not finite: 'NaN'"),
+                                          ("-Infinity", "not finite: '-Infinity'"),
+                                          ("", "missing"), ("-2", "must be positive, got -2")])
+def test_odd_strings_take_the_careful_path(bad: str, message: str | None) -> None:
+    """Blanks and underscores (which ``Decimal`` reads and pyarrow does not) still read as
+    Decimal reads them; bad strings are refused with their row and field."""
+    raw = _money_frame(["1.5", bad, "2"])
+    for normalize in (normalize_trades, normalize_trades_scaled):
+        result = normalize(raw)
+        if message is None:
+            assert result.problems == []
+            assert result.trades["size"].tolist() == [Decimal("1.5"), Decimal(bad), 2]
+        else:
+            assert result.problems == [("o1", "size", message)]
+
+
+def _short_floats() -> st.SearchStrategy[float]:
+    """Floats like money: a few digits, a few places."""
+    return st.builds(lambda units, places: units / 10 ** places,
+                     st.integers(-10 ** 12, 10 ** 12), st.integers(0, 12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_short_floats(), st.floats(allow_nan=False, allow_infinity=False),
+                          st.sampled_from(_HARD_FLOATS)), min_size=1, max_size=30),
+       st.sampled_from(["price", "size", "total_fees_usd"]))
+def test_float_fast_path_is_decimal_of_repr(values: list[float], column: str) -> None:
+    _expect_like_decimals(_money_frame(values, column), [Decimal(repr(v)) for v in values],
+                          column)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.decimals(allow_nan=False, allow_infinity=False, places=10),
+                          st.decimals(allow_nan=False, allow_infinity=False)).map(str)
+                | st.sampled_from(["1e5", "-0.0", "+1.5", ".25", "7."]),
+                min_size=1, max_size=30),
+       st.sampled_from(["price", "size", "total_fees_usd"]))
+def test_string_fast_path_is_decimal_of_text(values: list[str], column: str) -> None:
+    _expect_like_decimals(_money_frame(values, column), [Decimal(v) for v in values], column)
+
+
+def test_typed_columns_take_the_fast_path() -> None:
+    """Floats, decimal strings and Arrow decimals become the integers with no Decimal made,
+    so the frame holds an Arrow decimal column of the same values. Strings and floats take
+    the places the Decimals would; an Arrow column is split from its own integers."""
+    values = [Decimal("1.25"), Decimal("0.5"), Decimal("3")]
+    arrow = pd.Series(values, dtype=pd.ArrowDtype(pa.decimal128(10, 2)))
+    for given_values, expected in (
+            ([1.25, 0.5, 3.0], try_scale_decimals(np.array(values))),
+            (["1.25", "0.50", "3"], try_scale_decimals(np.array(values))),
+            (arrow, scale_arrow(pa.array(arrow.array)))):
+        result = normalize_trades_scaled(_money_frame(given_values))
+        assert isinstance(result.trades["size"].dtype, pd.ArrowDtype)
+        assert result.trades["size"].tolist() == values
+        _same_scaled(result.arrays.money["size"], expected)

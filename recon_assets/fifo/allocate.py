@@ -28,6 +28,7 @@ ALLOCATION_COLUMNS = [
     "net_proceeds_usd", "pnl_usd", "buy_time", "sell_time", "notes",
 ]
 _MONEY_PLACES = 8
+_BUY_SIDE = ("cost_basis_usd", "pnl_usd")  # missing on unmatched rows
 
 
 def allocate(trades: pd.DataFrame) -> pd.DataFrame:
@@ -50,6 +51,7 @@ def allocate(trades: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return _empty()
     book = book_orders(frame, normalized.arrays)
+    del normalized, frame  # the book holds what the result needs: free the rest first
     return _frame(book, _match(book))
 
 
@@ -81,17 +83,11 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
     matched = rows.buy >= 0
     every = np.ones(n, dtype=bool)
     places = book.size_places[rows.sell]
-    sell_units = book.units[rows.sell]
-    sell_price = book.part("price", rows.sell)
-    proceeds = amount(rows.size, places, sell_price, None, sell_units, 1)
-    net = amount(rows.size, places, sell_price, book.part("fee", rows.sell), sell_units, -1)
-    at = np.flatnonzero(matched)
-    buy = rows.buy[at]
-    cost = amount(rows.size[at], places[at], book.part("price", buy), book.part("fee", buy),
-                  book.units[buy], 1)
-    pnl = difference_rounded(net.take(at), cost)
-    fee_per_unit = book.fees_per_unit().rounded()
-    buy_ids = book.values("order_id", np.where(matched, rows.buy, 0))
+    money = _money(book, rows, places, matched)
+    # Each column is made from its integers, which are then let go, so the result does
+    # not coexist with every integer column it was made from.
+    buy_at = np.where(matched, rows.buy, 0)
+    buy_ids = book.values("order_id", buy_at)
     buy_ids[~matched] = None  # the few unmatched rows
     columns = {
         "sell_order_id": pd.Series(book.values("order_id", rows.sell), dtype=object, copy=False),
@@ -100,21 +96,44 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
         "allocated_size": decimal_series(rows.size, places, every),
         "buy_price": book.decimals("price", rows.buy),
         "sell_price": book.decimals("price", rows.sell),
-        "buy_fees_per_unit": decimal_series(fee_per_unit[np.where(matched, rows.buy, 0)],
-                                            _MONEY_PLACES, matched),
-        "sell_fees_per_unit": decimal_series(fee_per_unit[rows.sell], _MONEY_PLACES, every),
-        "cost_basis_usd": decimal_series(spread(cost.rounded(), at, n), _MONEY_PLACES,
-                                         matched),
-        "proceeds_usd": decimal_series(proceeds.rounded(), _MONEY_PLACES, every),
-        "net_proceeds_usd": decimal_series(net.rounded(), _MONEY_PLACES, every),
-        "pnl_usd": decimal_series(spread(pnl, at, n), _MONEY_PLACES, matched),
-        "buy_time": book.times(rows.buy),
-        "sell_time": book.times(rows.sell),
-        "notes": pd.Series(_notes(book, rows), dtype=object, copy=False),
     }
+    del places
+    fee_per_unit = money.pop("fees_per_unit")
+    columns["buy_fees_per_unit"] = decimal_series(fee_per_unit[buy_at], _MONEY_PLACES, matched)
+    columns["sell_fees_per_unit"] = decimal_series(fee_per_unit[rows.sell], _MONEY_PLACES,
+                                                   every)
+    del fee_per_unit, buy_at
+    for name in ("cost_basis_usd", "proceeds_usd", "net_proceeds_usd", "pnl_usd"):
+        valid = matched if name in _BUY_SIDE else every
+        columns[name] = decimal_series(money.pop(name), _MONEY_PLACES, valid)
+    columns["buy_time"] = book.times(rows.buy)
+    columns["sell_time"] = book.times(rows.sell)
+    columns["notes"] = pd.Series(_notes(book, rows), dtype=object, copy=False)
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns;
     # the Series wrap the arrays made here (copy=False: pandas would copy each otherwise).
     return pd.concat([columns[c].rename(c) for c in ALLOCATION_COLUMNS], axis=1)
+
+
+def _money(book: Book, rows: _Rows, places: np.ndarray, matched: np.ndarray
+           ) -> dict[str, np.ndarray]:
+    """The rounded money of every result row (0 on the buy side of unmatched rows), and each
+    order's fee per unit, as integers in 1e-8 units; each exact fraction is let go as soon
+    as it is rounded."""
+    n = len(rows.sell)
+    sell_units = book.units[rows.sell]
+    sell_price = book.part("price", rows.sell)
+    proceeds = amount(rows.size, places, sell_price, None, sell_units, 1).rounded()
+    net = amount(rows.size, places, sell_price, book.part("fee", rows.sell), sell_units, -1)
+    del sell_price, sell_units
+    at = np.flatnonzero(matched)
+    buy = rows.buy[at]
+    cost = amount(rows.size[at], places[at], book.part("price", buy), book.part("fee", buy),
+                  book.units[buy], 1)
+    del buy
+    pnl = spread(difference_rounded(net.take(at), cost), at, n)
+    return {"cost_basis_usd": spread(cost.rounded(), at, n), "proceeds_usd": proceeds,
+            "net_proceeds_usd": net.rounded(), "pnl_usd": pnl,
+            "fees_per_unit": book.fees_per_unit().rounded()}
 
 
 def _notes(book: Book, rows: _Rows) -> np.ndarray:

@@ -29,6 +29,8 @@ _POW10_WRAPPED = np.array([((10 ** k + 2 ** 63) % 2 ** 64) - 2 ** 63 for k in ra
                           dtype=np.int64)
 _SPAN = 120  # 10.0**k for |k| <= _SPAN by lookup: a gather is far cheaper than a power
 _POW10_FLOAT = 10.0 ** np.arange(-_SPAN, _SPAN + 1)
+#: Rows per pass of :func:`amount`: half a MiB per temporary int64 array.
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,26 @@ def amount(qty: np.ndarray, size_places: np.ndarray, price: Scaled | None, fee: 
     """``qty * (price + fee_sign * fee / size)`` in 1e-8 units, exactly.
 
     ``qty`` and ``size`` are integers at ``size_places``; at least one of price and fee is
-    given. Rows the int64 path cannot prove are recomputed with Python ints.
+    given. Rows the int64 path cannot prove are recomputed with Python ints. Rows are
+    independent: they are computed :data:`_CHUNK` at a time, so the dozen temporary arrays
+    of a pass stay small instead of each the size of the whole column.
     """
+    if len(qty) <= _CHUNK:
+        return _amount(qty, size_places, price, fee, size, fee_sign)
+    parts = [_amount(qty[rows], size_places[rows], price and price.take(rows),
+                     fee and fee.take(rows), size[rows], fee_sign)
+             for rows in _chunks(len(qty))]
+    return Exact(*(np.concatenate(column) for column in zip(
+        *((p.floor, p.remainder, p.denominator) for p in parts))))
+
+
+def _chunks(n: int) -> list[slice]:
+    return [slice(start, start + _CHUNK) for start in range(0, n, _CHUNK)]
+
+
+def _amount(qty: np.ndarray, size_places: np.ndarray, price: Scaled | None,
+            fee: Scaled | None, size: np.ndarray, fee_sign: int) -> Exact:
+    """:func:`amount` of rows few enough for one pass."""
     x = price.places + size_places - _PLACES if price else np.full(len(qty), _ABSENT)
     y = fee.places - _PLACES if fee else np.full(len(qty), _ABSENT)
     e = np.maximum(np.maximum(x, y), 0)
@@ -150,7 +170,16 @@ def difference_rounded(a: Exact, b: Exact) -> np.ndarray:
 
     ``a - b = (floor_a - floor_b) + f`` with ``f`` in (-1, 1). A float settles ``f`` against
     +-1/2 except near it; those rows, and rows already in Python ints, compare exactly.
+    Computed :data:`_CHUNK` rows at a time, as :func:`amount` is.
     """
+    if len(a.floor) > _CHUNK:
+        return np.concatenate([_difference_rounded(a.take(rows), b.take(rows))
+                               for rows in _chunks(len(a.floor))])
+    return _difference_rounded(a, b)
+
+
+def _difference_rounded(a: Exact, b: Exact) -> np.ndarray:
+    """:func:`difference_rounded` of rows few enough for one pass."""
     base = a.floor - b.floor
     if a.floor.dtype == np.int64 and b.floor.dtype == np.int64:
         frac = a.remainder / a.denominator - b.remainder / b.denominator

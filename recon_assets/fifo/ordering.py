@@ -16,7 +16,7 @@ import pandas as pd
 
 from recon_assets.fifo.amounts import Exact, fee_per_unit
 from recon_assets.scaled import Scaled, as_int64, decimal_series, group_starts, to_places
-from recon_assets.trades import TradeArrays, trade_arrays
+from recon_assets.trades import TradeArrays, trade_arrays, written
 
 _DUST_PLACES = 8  # DUST = 1e-8
 
@@ -25,11 +25,11 @@ _DUST_PLACES = 8  # DUST = 1e-8
 class Book:
     """Orders in processing order: every array has one entry per order, in that order.
 
-    Python objects (ids, symbols, Decimal sizes) stay in the frame's order: ``text`` fetches
-    them through ``position`` only for the rows that need them, one gather instead of two.
+    Sizes as written stay in the frame's order: :meth:`values` fetches them through
+    ``position`` only for the rows that need them.
     """
 
-    frame: pd.DataFrame  # the normalized trades, as given
+    sizes_given: pd.Series  # the size column as given, in the frame's order
     position: np.ndarray  # the frame row of each order
     is_sell: np.ndarray
     order_time: pd.api.extensions.ExtensionArray
@@ -42,16 +42,17 @@ class Book:
     symbol_names: np.ndarray  # objects, sorted
 
     def values(self, column: str, index: np.ndarray) -> np.ndarray:
-        """A frame column (ids, symbols, Decimals) at the orders ``index``, as objects.
+        """Ids, symbols or sizes as written (Decimals) at the orders ``index``, as objects.
 
         Ids and symbols come from copies in processing order: result rows follow that order,
-        so these gathers read memory nearly in sequence.
+        so these gathers read memory nearly in sequence. Sizes are for the few rows a note
+        quotes (:func:`recon_assets.trades.written`).
         """
         if column == "order_id":
             return self.order_ids[index]
         if column == "symbol":
             return self.symbol_names[self.symbol_codes[index]]
-        return self.frame[column].to_numpy(dtype=object)[self.position[index]]
+        return np.array(written(self.sizes_given, self.position[index]), dtype=object)
 
     def size_units(self, lo: int, hi: int) -> np.ndarray:
         """One symbol's sizes as integers: int64 when no running sum can overflow, else ints."""
@@ -103,7 +104,8 @@ def book_orders(frame: pd.DataFrame, arrays: TradeArrays | None = None) -> Book:
     ends = np.append(starts[1:], len(codes))
     size = scaled.pop("size")
     places = np.repeat(np.maximum.reduceat(size.places, starts), ends - starts)
-    return Book(frame, order, is_sell[order], frame["order_time"].array.take(order), scaled,
+    return Book(arrays.given["size"], order, is_sell[order],
+                frame["order_time"].array.take(order), scaled,
                 list(zip(starts.tolist(), ends.tolist())), places, to_places(size, places),
                 order_ids[order], codes, arrays.symbol_names)
 

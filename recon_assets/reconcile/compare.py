@@ -146,9 +146,14 @@ def _duplicates(order_ids: np.ndarray, counts: np.ndarray, source: str) -> pd.Da
 
 
 def _column(frame: pd.DataFrame, column: str, rows: np.ndarray) -> np.ndarray:
+    """A column at ``rows``: float64 as floats (compared in numpy's float loop; only the
+    values that differ become objects), any other column as objects."""
     if column not in frame.columns:  # only total_fees_usd may be absent: NULL = 0
         return np.full(len(rows), Decimal(0), dtype=object)
-    return frame[column].to_numpy(dtype=object)[rows]
+    series = frame[column]
+    if series.dtype == np.float64:
+        return series.to_numpy()[rows]
+    return series.to_numpy(dtype=object)[rows]
 
 
 def _mismatches(exchange: pd.DataFrame, e_rows: np.ndarray, ledger: pd.DataFrame,
@@ -166,8 +171,8 @@ def _mismatches(exchange: pd.DataFrame, e_rows: np.ndarray, ledger: pd.DataFrame
             found.append(pd.DataFrame({
                 "order_id": order_ids[rows],
                 "symbol": exchange["symbol"].to_numpy(dtype=object)[e_rows[rows]],
-                "field": field, "exchange_value": e_values[rows],
-                "ledger_value": l_values[rows], "_row": rows}))
+                "field": field, "exchange_value": e_values[rows].astype(object),
+                "ledger_value": l_values[rows].astype(object), "_row": rows}))
     if not found:
         return empty_frame(MISMATCH_COLUMNS)
     out = pd.concat(found, ignore_index=True).sort_values("_row", kind="stable")
