@@ -163,7 +163,7 @@ def _rescaled(conn: Connection, column: Any, old: int, new: int) -> Any:
     if conn.dialect.name == "postgresql":
         return func.round(column, new)
     if new > old:
-        return column.op("||")(("." if old == 0 else "") + "0" * (new - old))
+        return column.op("||")(literal(("." if old == 0 else "") + "0" * (new - old), Text()))
     cut = old - new + (1 if new == 0 else 0)
     return func.substr(column, 1, func.length(column) - cut)
 

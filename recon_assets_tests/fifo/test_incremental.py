@@ -16,8 +16,8 @@ from sqlalchemy import delete, insert, select, text, update
 from recon_assets.definitions import build_definitions
 from recon_assets.errors import VersionError
 from recon_assets.fifo import allocate
-from recon_assets.fifo.service import (SymbolAllocations, compute_version, plan_version,
-                                       write_computed)
+from recon_assets.fifo.service import (SymbolAllocations, allocate_symbols, compute_version,
+                                       plan_version, write_computed)
 from recon_assets.ledger import versions
 from recon_assets.ledger.schema import fifo_allocations, fifo_computation_log, trade_records
 from recon_assets.ledger.store import LedgerStore
@@ -140,3 +140,117 @@ def test_incremental_versions_equal_full_recomputes(ledger_url, seed):
         drop_version(store, reference)
         previous = incremental
     assert carried_in_all >= 8  # most symbols were unchanged in most rounds
+
+
+def two_symbols(ledger_url: str) -> LedgerStore:
+    """BTC-USD and ETH-USD, sizes with two decimals."""
+    day = timedelta(days=1)
+    seed_trade_records(ledger_url, [
+        {"order_id": f"{s[0]}{i}", "symbol": s, "side": side, "order_time": START + i * day,
+         "price": Decimal(price), "size": Decimal("0.25"), "total_fees_usd": Decimal("0.01")}
+        for s in ("BTC-USD", "ETH-USD")
+        for i, (side, price) in enumerate([("buy", "100"), ("buy", "101.5"), ("sell", "103")])])
+    return LedgerStore(ledger_url)
+
+
+def set_size(store: LedgerStore, order_id: str, size: str) -> None:
+    with store.begin() as conn:
+        conn.execute(update(trade_records).where(trade_records.c.order_id == order_id)
+                     .values(size=Decimal(size)))
+
+
+def test_carried_rows_take_the_scale_a_full_recompute_gives(ledger_url):
+    store = two_symbols(ledger_url)
+    compute_version(store)
+    for size in ("0.250001", "0.25"):  # ETH's sizes get 6 places, then 2 again
+        set_size(store, "E2", size)
+        incremental = compute_version(store)
+        basis = logged(store, incremental.version)[1]
+        assert basis["carried"] == ["BTC-USD"]
+        assert basis["scales"]["allocated_size"] == len(size) - 2
+        reference = full_version(store)
+        assert rows_as_text(store, incremental.version) == rows_as_text(store, reference)
+        assert logged(store, incremental.version)[0] == logged(store, reference)[0]
+        drop_version(store, reference)
+
+
+def test_only_a_changed_symbol_gets_a_step(ledger_url, monkeypatch):
+    from recon_assets.exchange.demo import demo_history
+
+    seed_trade_records(ledger_url, demo_history().ledger_orders)
+    monkeypatch.setenv("DATABASE_URL", ledger_url)
+    job = build_definitions(load_settings()).resolve_job_def("fifo_job")
+    store = LedgerStore(ledger_url)
+    with dg.instance_for_test() as instance:
+        run_version_partition(job, 1, instance)
+        with store.begin() as conn:
+            conn.execute(text("UPDATE trade_records SET price = price + 1 WHERE order_id = ("
+                              "SELECT min(order_id) FROM trade_records "
+                              "WHERE symbol = 'ETH-USD')"))
+        result = run_version_partition(job, 2, instance)
+    steps = {e.step_key for e in result.all_events if e.is_step_success}
+    assert {s for s in steps if "fifo_allocate_symbol" in s} == {
+        "fifo_allocations.fifo_allocate_symbol[0_ETH_USD]"}
+    basis = logged(store, 2)[1]
+    assert (basis["carried_from"], basis["carried"]) == (1, ["BTC-USD", "SOL-USD"])
+    reference = full_version(store)
+    assert rows_as_text(store, 2) == rows_as_text(store, reference)
+    assert logged(store, 2)[0] == logged(store, reference)[0]
+
+
+def test_rows_come_only_from_the_immediate_predecessor_of_the_same_scope(ledger_url):
+    store = two_symbols(ledger_url)
+    compute_version(store)  # 1
+    compute_version(store, symbols=["BTC-USD"])  # 2: another scope, not a predecessor of 3
+    set_size(store, "E2", "0.5")
+    assert logged(store, compute_version(store).version)[1]["carried_from"] == 1  # 3
+    with store.begin() as conn:
+        versions.set_status(conn, 3, versions.STATUS_FAILED)
+    set_size(store, "E2", "0.75")
+    assert logged(store, compute_version(store).version)[1]["carried"] == []  # 4: 3 failed
+    set_size(store, "E2", "0.5")
+    # Replacing 5 (the newest) copies from 4, the version before it, never from 5 itself.
+    assert logged(store, compute_version(store).version)[1]["carried_from"] == 4  # 5
+    set_size(store, "E2", "0.25")
+    replaced_5 = compute_version(store, version=5, replace=True)
+    assert logged(store, replaced_5.version)[1]["carried_from"] == 4
+    with store.begin() as conn:  # a version written before per_symbol was kept
+        conn.execute(update(fifo_computation_log).where(
+            fifo_computation_log.c.allocation_version == 5).values(per_symbol=None))
+    assert logged(store, compute_version(store).version)[1]["carried"] == []
+
+
+def test_a_version_written_meanwhile_stops_a_planned_copy(ledger_url):
+    store = two_symbols(ledger_url)
+    compute_version(store)
+    set_size(store, "E2", "0.5")
+    plan = plan_version(store)
+    assert plan.symbols == ("ETH-USD",) and plan.carry.version == 1
+    part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids)
+    compute_version(store)  # 2, from the same ledger, written first
+    with pytest.raises(VersionError, match="no longer the version before it"):
+        write_computed(store, plan, [part])
+    with store.connect() as conn:
+        assert versions.next_version(conn) == 3  # nothing written
+
+
+def test_a_ledger_at_revision_0002_gets_per_symbol_and_recomputes_in_full(ledger_url):
+    from recon_assets import migrations
+
+    store = two_symbols(ledger_url)
+    compute_version(store)
+    with store.begin() as conn:  # as revision 0002 left the ledger
+        for table in ("fifo_computation_log", "fifo_staging_runs"):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN per_symbol"))
+        conn.execute(text(f"UPDATE {migrations.VERSION_TABLE} "
+                          "SET version_num = '0002_backfill_requests_reopen'"))
+    store.dispose()
+    store = LedgerStore(ledger_url)
+    store.ensure_schema()
+    with store.connect() as conn:
+        assert migrations.current_revision(conn) == "0003_per_symbol"
+        assert versions.get_version(conn, 1).per_symbol is None
+    second = compute_version(store)
+    assert logged(store, second.version)[1]["carried"] == []  # 1 kept no per_symbol
+    assert logged(store, compute_version(store).version)[1]["carried"] == ["BTC-USD",
+                                                                           "ETH-USD"]
