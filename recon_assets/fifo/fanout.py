@@ -45,7 +45,8 @@ class FifoConfig(dg.Config):
         "(a validated version is immutable)."))
     force: bool = Field(False, description=(
         "Write the partition's new version even when nothing FIFO reads changed since the "
-        "latest version of the same scope (otherwise nothing is written and the run says so)."))
+        "latest version of the same scope (otherwise nothing is written and the run says so). "
+        "A forced version recomputes every symbol, copying none from the version before."))
     symbols: list[str] = Field([], description=(
         "Compute only these symbols (default: every symbol of trade_records)."))
     skip_bad_rows: bool = Field(False, description=(
@@ -108,7 +109,7 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
         context.log.info(f"discarded the staged FIFO rows of ended runs {', '.join(abandoned)}")
     version = version_of(context)
     plan = plan_version(store, config.symbols, config.assume_zero_fees, version=version,
-                        skip_bad_rows=config.skip_bad_rows)
+                        skip_bad_rows=config.skip_bad_rows, carry=not config.force)
     existing = stored_version(store, config, version)
     same = None if config.force or config.replace or existing else unchanged_since(
         store, plan.fingerprint, config.symbols)

@@ -160,14 +160,15 @@ class Plan:
 
 def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
                  assume_zero_fees: bool = False, *, version: int | None = None,
-                 skip_bad_rows: bool = False) -> Plan:
+                 skip_bad_rows: bool = False, carry: bool = True) -> Plan:
     """Fix the symbols and the starting fingerprint before any trade is read.
 
     A ledger without a column FIFO reads is refused first (without ``total_fees_usd`` unless
     ``assume_zero_fees``). A requested symbol the ledger has no order for is refused (a typo
     would otherwise write an empty version that the checks then hold against every symbol).
     The symbols whose orders did not change since the version before ``version`` (default:
-    the next one) of the same scope are carried (:func:`carry_for`), not allocated. An
+    the next one) of the same scope are carried (:func:`carry_for`), not allocated, unless
+    not ``carry`` (every symbol recomputed, as a forced version of an unchanged ledger is). An
     order id under two symbols or without a symbol can change what another symbol's read
     keeps, so the settings name every such id of the ledger, whatever the scope.
     """
@@ -181,12 +182,14 @@ def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
     plan = Plan(scope, str(fingerprint), started, [] if symbols else problems,
                 assume_zero_fees, {s: fingerprint.by_symbol.get(s, "") for s in scope},
                 settings)
-    with store.connect() as conn:
-        carry = carry_for(conn, plan, version)
-    if carry is None:
+    if not carry:
         return plan
-    return replaced(plan, symbols=tuple(s for s in scope if s not in carry.symbols),
-                    carry=carry)
+    with store.connect() as conn:
+        carried = carry_for(conn, plan, version)
+    if carried is None:
+        return plan
+    return replaced(plan, symbols=tuple(s for s in scope if s not in carried.symbols),
+                    carry=carried)
 
 
 def carry_for(conn: Connection, plan: Plan, version: int | None) -> Carry | None:

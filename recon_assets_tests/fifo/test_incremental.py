@@ -188,11 +188,17 @@ def test_only_a_changed_symbol_gets_a_step(ledger_url, monkeypatch):
                               "SELECT min(order_id) FROM trade_records "
                               "WHERE symbol = 'ETH-USD')"))
         result = run_version_partition(job, 2, instance)
+        forced = run_version_partition(job, 3, instance, run_config={"ops": {
+            "fifo_allocations": {"config": {"force": True}}}})
     steps = {e.step_key for e in result.all_events if e.is_step_success}
     assert {s for s in steps if "fifo_allocate_symbol" in s} == {
         "fifo_allocations.fifo_allocate_symbol[0_ETH_USD]"}
     basis = logged(store, 2)[1]
     assert (basis["carried_from"], basis["carried"]) == (1, ["BTC-USD", "SOL-USD"])
+    forced_steps = {e.step_key for e in forced.all_events if e.is_step_success}
+    assert len({s for s in forced_steps if "fifo_allocate_symbol" in s}) == 3
+    assert logged(store, 3)[1]["carried"] == []  # force recomputes every symbol
+    assert rows_as_text(store, 3) == rows_as_text(store, 2)
     reference = full_version(store)
     assert rows_as_text(store, 2) == rows_as_text(store, reference)
     assert logged(store, 2)[0] == logged(store, reference)[0]
