@@ -157,7 +157,6 @@ class Plan:
         return tuple(sorted({*self.symbols, *(self.carry.symbols if self.carry else ())}))
 
 
-
 def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
                  assume_zero_fees: bool = False, *, version: int | None = None,
                  skip_bad_rows: bool = False, carry: bool = True) -> Plan:
