@@ -189,6 +189,7 @@ IDENTIFIER_SOURCES = {
     "row",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL, extract(epoch ...))
     "values",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL)
     "_SQLITE_AGGREGATE",  # ledger_fingerprint: the constant name of our registered aggregate
+    "group",  # ledger_fingerprint: the column grouped by, "symbol" (or NULL when missing)
 }
 
 
