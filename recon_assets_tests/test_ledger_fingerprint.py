@@ -84,3 +84,41 @@ def test_an_unchanged_ledger_keeps_its_fingerprint_across_processes(ledger):
         out = subprocess.run([sys.executable, "-c", script, ledger.url], env=env,
                              capture_output=True, text=True, timeout=120, check=True).stdout
         assert out.strip() == here, zone
+
+
+#: The fingerprint of ORDERS as recon-assets computed it before per-symbol fingerprints
+#: (sensor run keys and stored versions hold these strings, so they must not change).
+#: The second pair is after an ETH-USD order and one with a blank symbol are added.
+KNOWN = {"sqlite": ("2:ad97e7de200a0b50149d9cb4", "4:15a9990b7ef17dca4579055d"),
+         "postgresql": ("2:c089614195381ee00fcbf177", "4:eecf50e915ad2873ac02c88b")}
+
+
+def test_the_fingerprint_of_a_known_ledger_is_unchanged(ledger):
+    one, several = KNOWN[ledger.dialect]
+    assert str(ledger.fingerprint()) == one
+    with ledger.begin() as conn:
+        conn.execute(text("INSERT INTO trade_records (order_id, symbol, side, order_time, price, "
+                          "size, total_fees_usd, status, source, trigger) VALUES "
+                          "('e1', 'ETH-USD', 'buy', '2026-01-03 10:00:00', 2000, 1.5, 0.1, "
+                          "'filled', 'websocket', '{}'), "
+                          "('x1', ' ', 'buy', '2026-01-03 11:00:00', 1, 1, 0, "
+                          "'filled', 'websocket', '{}')"))
+    assert str(ledger.fingerprint()) == several
+
+
+def test_each_symbol_has_its_own_fingerprint_from_the_same_scan(ledger):
+    with ledger.begin() as conn:
+        conn.execute(text("INSERT INTO trade_records (order_id, symbol, side, order_time, price, "
+                          "size, total_fees_usd, status, source, trigger) VALUES "
+                          "('e1', 'ETH-USD ', 'buy', '2026-01-03 10:00:00', 2000, 1.5, 0.1, "
+                          "'filled', 'websocket', '{}'), "
+                          "('e2', 'ETH-USD', 'sell', '2026-01-04 10:00:00', 2100, 1, 0.1, "
+                          "'filled', 'websocket', '{}')"))
+    before = ledger.fingerprint()
+    assert sorted(before.by_symbol) == ["BTC-USD", "ETH-USD"]  # trimmed, as reads see it
+    assert before.by_symbol["ETH-USD"].startswith("2:")
+    _edit(ledger, "price")
+    after = ledger.fingerprint()
+    assert after.by_symbol["ETH-USD"] == before.by_symbol["ETH-USD"]
+    assert after.by_symbol["BTC-USD"] != before.by_symbol["BTC-USD"]
+    assert str(after) != str(before)

@@ -17,6 +17,7 @@ ROWS = {
     "tier1": "tier1",
     "fifo_version": "fifo_version",
     "fifo_job": "fifo_job",
+    "fifo_incremental": "fifo_incremental",
     # issue 17: each money form against the baseline a user would write
     **{f"fifo_allocate_{form}": f"allocate_form:{form}"
        for form in ("decimal", "string", "float64", "arrow")},

@@ -45,7 +45,8 @@ class FifoConfig(dg.Config):
         "(a validated version is immutable)."))
     force: bool = Field(False, description=(
         "Write the partition's new version even when nothing FIFO reads changed since the "
-        "latest version of the same scope (otherwise nothing is written and the run says so)."))
+        "latest version of the same scope (otherwise nothing is written and the run says so). "
+        "A forced version recomputes every symbol, copying none from the version before."))
     symbols: list[str] = Field([], description=(
         "Compute only these symbols (default: every symbol of trade_records)."))
     skip_bad_rows: bool = Field(False, description=(
@@ -106,8 +107,9 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
     abandoned = discard_abandoned_staging(store, context.instance, context.run_id)
     if abandoned:
         context.log.info(f"discarded the staged FIFO rows of ended runs {', '.join(abandoned)}")
-    plan = plan_version(store, config.symbols, config.assume_zero_fees)
     version = version_of(context)
+    plan = plan_version(store, config.symbols, config.assume_zero_fees, version=version,
+                        skip_bad_rows=config.skip_bad_rows, carry=not config.force)
     existing = stored_version(store, config, version)
     same = None if config.force or config.replace or existing else unchanged_since(
         store, plan.fingerprint, config.symbols)
@@ -119,7 +121,10 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
                     assume_zero_fees=plan.assume_zero_fees)
     with store.begin() as conn:
         staging.stage_plan(conn, context.run_id, plan)
-    context.log.info(f"{len(plan.symbols)} symbols to allocate from ledger {plan.fingerprint}")
+    carried = (f"; {len(plan.carry.symbols)} unchanged since version {plan.carry.version} are "
+               "copied" if plan.carry else "")
+    context.log.info(f"{len(plan.symbols)} symbols to allocate from ledger "
+                     f"{plan.fingerprint}{carried}")
     yield dg.Output(None, output_name="planned")
     for index, symbol in enumerate(plan.symbols):
         yield dg.DynamicOutput(None, mapping_key=mapping_key(index, symbol),
@@ -154,7 +159,7 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
             plan = staging.read_plan(conn, run_id)
             parts = staging.read_parts(conn, run_id, plan.symbols)
         summary = None
-        if not parts:
+        if not parts and plan.carry is None:
             existing = stored_version(store, config, version)
             if existing is None and not (config.force or config.replace) and unchanged_since(
                     store, plan.fingerprint, config.symbols) is not None:
@@ -192,7 +197,9 @@ def _write_or_report(store: LedgerStore, plan: Plan, parts: list, config: FifoCo
                               finish=lambda conn: staging.discard(conn, [run_id]))
     except VersionError:
         existing = stored_version(store, FifoConfig(), version)
-        if existing is None or existing.ledger_fingerprint != plan.fingerprint:
+        if existing is None:
+            raise  # not a race for this version (its predecessor changed, say): as it says
+        if existing.ledger_fingerprint != plan.fingerprint:
             raise VersionError(f"FIFO version {version} was written by another run meanwhile "
                                "from another state of the ledger; nothing written by this run")
         with store.begin() as conn:

@@ -2,15 +2,21 @@
 
 Shared by the ``fifo_allocations`` asset, its checks and the ``unmatched_sells`` asset, so the
 Dagster layer stays thin and this logic is testable without Dagster.
+
+A version is incremental: the symbols whose orders did not change since the version before it
+of the same scope (same per-symbol fingerprint, same settings) are *carried*, their rows
+copied in the database, and only the others are read and allocated. Each version's log row
+keeps every symbol's figures (:class:`SymbolRecord`), so the carried symbols count exactly as
+a full recompute would count them.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, replace as replaced
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -46,19 +52,88 @@ class VersionSummary:
 
 @dataclass(frozen=True)
 class SymbolAllocations:
-    """One step's share of a version: the allocations of some symbols, and their bad rows."""
+    """One step's share of a version: the allocations of some symbols, how many of their
+    orders were allocated (per symbol), and their bad rows."""
 
     symbols: tuple[str, ...]
-    trade_count: int
+    trade_counts: Mapping[str, int]
     allocations: pd.DataFrame
     problems: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Each symbol's share of ``problems``; None when not known.
+    problems_by_symbol: Mapping[str, list[tuple[str, str, str]]] | None = None
+    #: Symbol -> the decimal scale of each column of its own allocations, had it been
+    #: allocated alone (symbols without allocations are left out).
+    scales: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    @property
+    def trade_count(self) -> int:
+        return sum(self.trade_counts.values())
+
+
+@dataclass(frozen=True)
+class SymbolRecord:
+    """One symbol's share of a version, as its log row keeps it (``per_symbol``): what a later
+    version that copies the symbol's rows instead of recomputing them counts for it."""
+
+    #: The fingerprint of the symbol's orders the rows were computed from.
+    fingerprint: str | None
+    trade_count: int
+    allocation_count: int
+    unmatched_count: int
+    #: Realized PnL (rounded as ``pnl_by_symbol`` rounds it); None without a matched row.
+    pnl_usd: Decimal | None
+    #: The symbol's bad rows; None when not known (found together with other symbols').
+    problems: tuple[tuple[str, str, str], ...] | None
+    #: The decimal scale of each column of its allocations, alone (a version's column has the
+    #: largest of its symbols', as a full recompute's does).
+    scales: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "trade_count": self.trade_count,
+                "allocation_count": self.allocation_count,
+                "unmatched_count": self.unmatched_count,
+                "pnl_usd": None if self.pnl_usd is None else str(self.pnl_usd),
+                "problems": None if self.problems is None else [list(p) for p in self.problems],
+                "scales": dict(self.scales)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SymbolRecord:
+        pnl, problems = data["pnl_usd"], data["problems"]
+        return cls(data["fingerprint"], data["trade_count"], data["allocation_count"],
+                   data["unmatched_count"], None if pnl is None else Decimal(pnl),
+                   None if problems is None else tuple(tuple(p) for p in problems),
+                   data["scales"])
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The symbols a version copies from the version before it of the same scope (their
+    orders did not change since), with what they contributed there."""
+
+    version: int
+    batch_id: str
+    symbols: Mapping[str, SymbolRecord]
+    #: The decimal scale of each column of that version (every row has it).
+    scales: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "batch_id": self.batch_id,
+                "symbols": {s: r.to_json() for s, r in self.symbols.items()},
+                "scales": dict(self.scales)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Carry:
+        return cls(data["version"], data["batch_id"],
+                   {s: SymbolRecord.from_json(r) for s, r in data["symbols"].items()},
+                   data["scales"])
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What a computation will cover: the symbols (one step each when fanned out), the
-    ledger fingerprint it starts from, and rows that no symbol step can see (no symbol, or
-    an order id under two symbols)."""
+    """What a computation will cover: the symbols to allocate (one step each when fanned
+    out), the ones copied from the version before (``carry``), the ledger fingerprint it
+    starts from (and each symbol's), and rows that no symbol step can see (no symbol, or an
+    order id under two symbols)."""
 
     symbols: tuple[str, ...]
     fingerprint: str
@@ -66,26 +141,88 @@ class Plan:
     ledger_problems: list[tuple[str, str, str]] = field(default_factory=list)
     #: The user said a ledger without ``total_fees_usd`` has zero fees (else it is refused).
     assume_zero_fees: bool = False
+    #: Symbol -> the fingerprint of its orders, for every symbol of the scope.
+    symbol_fingerprints: Mapping[str, str] = field(default_factory=dict)
+    #: What, besides a symbol's orders, its rows depend on (or whether they are written): a
+    #: symbol is carried only from a version computed with the same (see plan_version).
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    carry: Carry | None = None
 
     @property
     def bad_order_ids(self) -> frozenset[str]:
         return frozenset(p[0] for p in self.ledger_problems)
 
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """Every symbol the version covers: allocated and carried."""
+        return tuple(sorted({*self.symbols, *(self.carry.symbols if self.carry else ())}))
+
 
 def plan_version(store: LedgerStore, symbols: Sequence[str] = (),
-                 assume_zero_fees: bool = False) -> Plan:
+                 assume_zero_fees: bool = False, *, version: int | None = None,
+                 skip_bad_rows: bool = False, carry: bool = True) -> Plan:
     """Fix the symbols and the starting fingerprint before any trade is read.
 
     A ledger without a column FIFO reads is refused first (without ``total_fees_usd`` unless
     ``assume_zero_fees``). A requested symbol the ledger has no order for is refused (a typo
     would otherwise write an empty version that the checks then hold against every symbol).
+    The symbols whose orders did not change since the version before ``version`` (default:
+    the next one) of the same scope are carried (:func:`carry_for`), not allocated, unless
+    not ``carry`` (every symbol recomputed, as a forced version of an unchanged ledger is). An
+    order id under two symbols or without a symbol can change what another symbol's read
+    keeps, so the settings name every such id of the ledger, whatever the scope.
     """
     started = datetime.now(timezone.utc)
     store.trade_columns(assume_zero_fees=assume_zero_fees)
-    fingerprint = str(store.fingerprint())
+    fingerprint = store.fingerprint()
     present, problems = store.symbol_census()
-    return Plan(scope_of(present, symbols), fingerprint, started, [] if symbols else problems,
-                assume_zero_fees)
+    scope = scope_of(present, symbols)
+    settings = {"assume_zero_fees": assume_zero_fees, "skip_bad_rows": skip_bad_rows,
+                "ledger_problem_ids": sorted({p[0] for p in problems})}
+    plan = Plan(scope, str(fingerprint), started, [] if symbols else problems,
+                assume_zero_fees, {s: fingerprint.by_symbol.get(s, "") for s in scope},
+                settings)
+    if not carry:
+        return plan
+    with store.connect() as conn:
+        carried = carry_for(conn, plan, version)
+    if carried is None:
+        return plan
+    return replaced(plan, symbols=tuple(s for s in scope if s not in carried.symbols),
+                    carry=carried)
+
+
+def carry_for(conn: Connection, plan: Plan, version: int | None) -> Carry | None:
+    """The symbols of ``plan`` whose rows version ``version`` (default: the next one) can
+    copy: only from the newest version before it of the same scope (the immediate
+    predecessor, never an older one), when that one was not failed, recorded its symbols
+    (versions from before ``per_symbol`` did not) and was computed with the same
+    :attr:`Plan.settings`; a symbol is carried when its orders' fingerprint is the one its
+    rows there were computed from, its bad rows are known, and its rows are all there."""
+    target = version if version is not None else versions.next_version(conn)
+    previous = _predecessor(conn, plan.scope, target)
+    basis = previous.per_symbol if previous is not None else None
+    if (previous is None or previous.status == versions.STATUS_FAILED or not basis
+            or basis["settings"] != plan.settings):
+        return None
+    rows = versions.symbol_row_counts(conn, previous.version)
+    carried = {}
+    for symbol, data in basis["symbols"].items():
+        record = SymbolRecord.from_json(data)
+        if (record.fingerprint and record.fingerprint == plan.symbol_fingerprints.get(symbol)
+                and record.problems is not None
+                and rows.get(symbol, 0) == record.allocation_count):
+            carried[symbol] = record
+    return (Carry(previous.version, previous.batch_id, carried, basis["scales"]) if carried
+            else None)
+
+
+def _predecessor(conn: Connection, scope: Sequence[str], version: int
+                 ) -> versions.VersionInfo | None:
+    """The newest logged version below ``version`` that covers exactly ``scope``."""
+    before = [info for info in versions.list_versions(conn)
+              if info.version < version and sorted(info.symbols) == list(scope)]
+    return before[-1] if before else None
 
 
 def scope_of(present: Sequence[str], symbols: Sequence[str]) -> tuple[str, ...]:
@@ -105,12 +242,60 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
     """Read these symbols' orders and allocate them (pure FIFO); bad rows are returned, not
     allocated, so one report can name every bad row of the ledger."""
     if not symbols:
-        return SymbolAllocations((), 0, allocate(empty_trades()))
+        return SymbolAllocations((), {}, allocate(empty_trades()), [], {})
     normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees)
     trades = normalized.trades
     if exclude:
         trades = trades[~trades["order_id"].isin(exclude)]
-    return SymbolAllocations(tuple(symbols), len(trades), allocate(trades), normalized.problems)
+    counts = trades["symbol"].value_counts()
+    if len(symbols) == 1:
+        allocations = allocate(trades)
+        scales = {symbols[0]: decimal_scales(allocations)} if len(allocations) else {}
+    else:  # each symbol alone (FIFO never crosses symbols), to see its own scales
+        frames = {s: allocate(trades.iloc[rows])
+                  for s, rows in sorted(trades.groupby("symbol").indices.items())}
+        allocations = concat_allocations(list(frames.values()))
+        scales = {s: decimal_scales(f) for s, f in frames.items() if len(f)}
+    return SymbolAllocations(tuple(symbols), {s: int(counts.get(s, 0)) for s in symbols},
+                             allocations, normalized.problems,
+                             _problems_by_symbol(store, symbols, normalized.problems,
+                                                 assume_zero_fees), scales)
+
+
+def decimal_scales(frame: pd.DataFrame) -> dict[str, int]:
+    """The scale of each Arrow decimal column of an allocations frame."""
+    return {str(c): t.pyarrow_dtype.scale for c, t in frame.dtypes.items()
+            if isinstance(t, pd.ArrowDtype) and pa.types.is_decimal(t.pyarrow_dtype)}
+
+
+def _problems_by_symbol(store: LedgerStore, symbols: Sequence[str],
+                        problems: list[tuple[str, str, str]], assume_zero_fees: bool
+                        ) -> dict[str, list[tuple[str, str, str]]] | None:
+    """Whose bad rows these are, so a later version can carry a symbol with its own: plain
+    when there is one symbol or no bad row; else each symbol is read alone (only its bad rows
+    are kept), and when that does not account for every bad row (an order id under two of
+    the symbols), None: not known."""
+    if len(symbols) == 1 or not problems:
+        return {s: list(problems) for s in symbols}
+    own = {s: store.read_trades(symbols=[s], assume_zero_fees=assume_zero_fees).problems
+           for s in symbols}
+    found = {p for found in own.values() for p in found}
+    return own if found == set(problems) else None
+
+
+def symbol_records(part: SymbolAllocations, fingerprints: Mapping[str, str]
+                   ) -> dict[str, SymbolRecord]:
+    """What each symbol of a part contributes to its version."""
+    frame = part.allocations
+    counts = frame["symbol"].value_counts()
+    unmatched = frame.loc[frame["buy_order_id"].isna(), "symbol"].value_counts()
+    pnl = pnl_by_symbol(frame)
+    known = part.problems_by_symbol
+    return {s: SymbolRecord(fingerprints.get(s), part.trade_counts.get(s, 0),
+                            int(counts.get(s, 0)), int(unmatched.get(s, 0)), pnl.get(s),
+                            None if known is None else tuple(known.get(s, ())),
+                            part.scales.get(s, {}))
+            for s in part.symbols}
 
 
 @dataclass(frozen=True)
@@ -177,41 +362,93 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
 
     Bad ledger rows stop the computation (nothing is written) unless ``skip_bad_rows``, in
     which case they are left out and listed in the version's log row.
+
+    The plan's carried symbols are copied from its predecessor in the same transaction,
+    which must still be the version before this one of the same scope (else VersionError:
+    another computation wrote meanwhile); they count in the log row as they counted there.
     """
-    problems = sorted(set(plan.ledger_problems).union(*(p.problems for p in parts)))
+    carried = dict(plan.carry.symbols) if plan.carry else {}
+    problems = sorted(set(plan.ledger_problems).union(
+        *(p.problems for p in parts), *(r.problems or () for r in carried.values())))
     if problems and not skip_bad_rows:
         raise BadRowError("ledger rows (FIFO refuses to write a version; fix them or pass "
                           "--skip-bad-rows)", problems)
-    allocations = concat_allocations([p.allocations for p in parts])
-    by_symbol = pnl_by_symbol(allocations)
+    records = dict(sorted({**carried, **{s: r for p in parts for s, r in symbol_records(
+        p, plan.symbol_fingerprints).items()}}.items()))
+    scales = {c: max(r.scales[c] for r in records.values() if c in r.scales)
+              for c in sorted({c for r in records.values() for c in r.scales})}
+    allocations = with_scales(concat_allocations([p.allocations for p in parts]), scales)
+    by_symbol = {s: r.pnl_usd for s, r in records.items() if r.pnl_usd is not None}
     total = round_money(sum(by_symbol.values(), Decimal(0)))
-    unmatched_count = int(allocations["buy_order_id"].isna().sum())
-    trade_count = sum(p.trade_count for p in parts)
-    symbols = sorted({s for p in parts for s in p.symbols})
+    trade_count = sum(r.trade_count for r in records.values())
+    allocation_count = sum(r.allocation_count for r in records.values())
+    unmatched_count = sum(r.unmatched_count for r in records.values())
+    symbols = list(records)
     batch_id = uuid.uuid4().hex
     with store.locked("fifo") as conn:
         number = versions.claim_version(conn, version, replace)
         finished = datetime.now(timezone.utc)
+        if plan.carry is not None:
+            _copy_carried(conn, plan, number, batch_id, finished, scales)
         duration_ms = int((finished - plan.started).total_seconds() * 1000)
         versions.write_version(conn, version=number, batch_id=batch_id, allocations=allocations,
                                allocation_time=finished, log={
                                    "status": versions.STATUS_COMPUTED,
                                    "started_at": plan.started, "finished_at": finished,
                                    "duration_ms": duration_ms, "trade_count": trade_count,
-                                   "allocation_count": len(allocations),
+                                   "allocation_count": allocation_count,
                                    "unmatched_count": unmatched_count, "symbols": symbols,
                                    "total_pnl_usd": total,
                                    "ledger_fingerprint": plan.fingerprint,
                                    "skipped_rows": [list(p) for p in problems],
+                                   "per_symbol": {
+                                       "settings": plan.settings, "scales": scales,
+                                       "symbols": {s: r.to_json() for s, r in records.items()},
+                                       "carried_from": (plan.carry.version if plan.carry
+                                                        else None),
+                                       "carried": sorted(carried)},
                                })
         finish(conn)
-    log(f"wrote FIFO version {number}: {len(allocations)} allocations over {trade_count} "
-        f"orders, {unmatched_count} unmatched, total PnL {total}")
+    copied = f" ({len(carried)} symbols copied from version {plan.carry.version})" if (
+        plan.carry) else ""
+    log(f"wrote FIFO version {number}: {allocation_count} allocations over {trade_count} "
+        f"orders, {unmatched_count} unmatched, total PnL {total}{copied}")
     return VersionSummary(
         version=number, batch_id=batch_id, trade_count=trade_count,
-        allocation_count=len(allocations), unmatched_count=unmatched_count,
+        allocation_count=allocation_count, unmatched_count=unmatched_count,
         total_pnl_usd=total, pnl_by_symbol=by_symbol, symbols=symbols,
         ledger_fingerprint=plan.fingerprint, skipped_rows=problems, duration_ms=duration_ms)
+
+
+def _copy_carried(conn: Connection, plan: Plan, number: int, batch_id: str,
+                  finished: datetime, scales: Mapping[str, int]) -> None:
+    """Copy the carried symbols' rows into version ``number`` (under the ledger lock), each
+    decimal column brought to the version's scale (exact: never below a symbol's own). The
+    plan counted the rows in the predecessor; its batch id, checked here, says it is the
+    same version still (a version's rows change only when it is replaced, with a new id)."""
+    carry = plan.carry
+    previous = _predecessor(conn, plan.scope, number)
+    if previous is None or (previous.version, previous.batch_id) != (carry.version,
+                                                                      carry.batch_id):
+        raise VersionError(f"version {carry.version}, which version {number} copies unchanged "
+                           "symbols from, is no longer the version before it of the same "
+                           "scope (another computation wrote meanwhile); nothing written, "
+                           "compute again")
+    rescale = {c: (carry.scales[c], scales[c]) for c in scales
+               if c in carry.scales and carry.scales[c] != scales[c]}
+    versions.copy_symbols(conn, source=carry.version, version=number, batch_id=batch_id,
+                          allocation_time=finished, symbols=sorted(carry.symbols),
+                          rescale=rescale)
+
+
+def with_scales(frame: pd.DataFrame, scales: Mapping[str, int]) -> pd.DataFrame:
+    """The frame with each decimal column widened to the scale given for it (exact)."""
+    cast = {}
+    for column, scale in scales.items():
+        kind = frame[column].dtype
+        if isinstance(kind, pd.ArrowDtype) and kind.pyarrow_dtype.scale != scale:
+            cast[column] = pd.ArrowDtype(pa.decimal128(kind.pyarrow_dtype.precision, scale))
+    return frame.astype(cast) if cast else frame
 
 
 def concat_allocations(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -243,13 +480,16 @@ def compute_version(store: LedgerStore, *, version: int | None = None, replace: 
     ledger as it is now (same fingerprint), as the weekly schedule wants.
     ``assume_zero_fees`` allows a ledger without ``total_fees_usd`` (see :func:`plan_version`).
     """
-    plan = plan_version(store, symbols, assume_zero_fees)
+    plan = plan_version(store, symbols, assume_zero_fees, version=version,
+                        skip_bad_rows=skip_bad_rows)
     if only_if_changed and version is None:
         same = unchanged_since(store, plan.fingerprint, symbols)
         if same is not None:
             log(f"ledger unchanged since version {same.version}; not recomputing")
             return stored_summary(same)
-    log(f"allocating {len(plan.symbols)} symbols")
+    log(f"allocating {len(plan.symbols)} symbols" + (
+        f", copying {len(plan.carry.symbols)} unchanged since version {plan.carry.version}"
+        if plan.carry else ""))
     part = allocate_symbols(store, plan.symbols, exclude=plan.bad_order_ids,
                             assume_zero_fees=assume_zero_fees)
     return write_computed(store, plan, [part], version=version, replace=replace,
@@ -292,4 +532,4 @@ def diff_stored(conn: Connection, old: int, new: int) -> VersionDiff:
         return diff_of_stored(stored, old, new)
     new_rows = versions.read_allocations(conn, new, columnar=True)
     old_rows = new_rows if old == new else versions.read_allocations(conn, old, columnar=True)
-    return replace(diff_versions(old_rows, new_rows), old_version=old, new_version=new)
+    return replaced(diff_versions(old_rows, new_rows), old_version=old, new_version=new)

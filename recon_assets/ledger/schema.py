@@ -132,6 +132,9 @@ fifo_computation_log = Table(
     Column("ledger_fingerprint", Text),
     Column("skipped_rows", JsonType),
     Column("notes", Text),
+    # What each symbol contributed, and from which ledger (fifo.service.SymbolRecord); a later
+    # version copies the rows of the symbols that did not change (migration 0003).
+    Column("per_symbol", JsonType),
 )
 
 manual_review_queue = Table(
@@ -274,6 +277,8 @@ fifo_staging_runs = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("ledger_problems", JsonType, nullable=False),
     Column("assume_zero_fees", Boolean, nullable=False, default=False),
+    # The symbols' fingerprints and the ones copied from the version before (migration 0003).
+    Column("per_symbol", JsonType),
 )
 
 #: One per-symbol step's result, until the run's final step promotes it into a version.

@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 
 from recon_assets.errors import LedgerError
-from recon_assets.fifo.service import Plan, SymbolAllocations
+from recon_assets.fifo.service import Carry, Plan, SymbolAllocations, decimal_scales
 from recon_assets.ledger.schema import fifo_staging, fifo_staging_runs
 
 
@@ -31,7 +31,9 @@ def stage_plan(conn: Connection, run_id: str, plan: Plan) -> None:
     conn.execute(insert(fifo_staging_runs).values(
         run_id=run_id, symbols=list(plan.symbols), ledger_fingerprint=plan.fingerprint,
         started_at=plan.started, ledger_problems=[list(p) for p in plan.ledger_problems],
-        assume_zero_fees=plan.assume_zero_fees))
+        assume_zero_fees=plan.assume_zero_fees, per_symbol={
+            "fingerprints": dict(plan.symbol_fingerprints), "settings": dict(plan.settings),
+            "carry": plan.carry.to_json() if plan.carry else None}))
 
 
 def read_plan(conn: Connection, run_id: str, *, lock: bool = False) -> Plan:
@@ -44,9 +46,15 @@ def read_plan(conn: Connection, run_id: str, *, lock: bool = False) -> Plan:
         raise LedgerError(f"no staged FIFO plan for run {run_id} in fifo_staging_runs: "
                           "re-execute the whole run (a finished run's staging rows are "
                           "removed)")
+    per_symbol = row["per_symbol"] or {"fingerprints": {}, "settings": {},
+                                       "carry": None}  # staged before per_symbol existed
+    carry = per_symbol["carry"]
     return Plan(tuple(row["symbols"]), row["ledger_fingerprint"], row["started_at"],
                 [tuple(p) for p in row["ledger_problems"]],
-                assume_zero_fees=row["assume_zero_fees"])
+                assume_zero_fees=row["assume_zero_fees"],
+                symbol_fingerprints=per_symbol["fingerprints"],
+                settings=per_symbol["settings"],
+                carry=Carry.from_json(carry) if carry else None)
 
 
 def stage_part(conn: Connection, run_id: str, symbol: str, part: SymbolAllocations) -> None:
@@ -75,8 +83,14 @@ def read_parts(conn: Connection, run_id: str, symbols: Iterable[str]
     if missing:
         raise LedgerError(f"run {run_id}: no staged allocations for {', '.join(missing)} in "
                           "fifo_staging; nothing written")
-    return [SymbolAllocations((s,), rows[s]["trade_count"], _from_bytes(rows[s]["allocations"]),
-                              [tuple(p) for p in rows[s]["problems"]]) for s in wanted]
+    parts = []
+    for s in wanted:
+        problems = [tuple(p) for p in rows[s]["problems"]]
+        frame = _from_bytes(rows[s]["allocations"])
+        parts.append(SymbolAllocations((s,), {s: rows[s]["trade_count"]}, frame, problems,
+                                       {s: problems},
+                                       {s: decimal_scales(frame)} if len(frame) else {}))
+    return parts
 
 
 def staged_runs(conn: Connection) -> dict[str, datetime | None]:

@@ -9,16 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import (Connection, Integer, Text, delete, func, insert, literal, select, text,
+                        update)
 
 from recon_assets.errors import VersionError
 from recon_assets.fifo.version_diff import StoredDiff
 from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
                                      decimal_objects)
-from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_computation_log
+from recon_assets.ledger.schema import (ExactDecimal, UtcDateTime, fifo_allocations,
+                                        fifo_computation_log)
 
 STATUS_COMPUTED = "computed"
 STATUS_VALIDATED = "validated"
@@ -41,6 +43,9 @@ class VersionInfo:
     started_at: datetime
     finished_at: datetime | None
     skipped_rows: list[Any]
+    #: What each symbol contributed and the ledger it was computed from (JSON written by
+    #: ``recon_assets.fifo.service.write_computed``); None for versions written before it was kept.
+    per_symbol: dict[str, Any] | None = None
 
 
 def next_version(conn: Connection) -> int:
@@ -80,6 +85,7 @@ def _info(row: Any) -> VersionInfo:
         total_pnl_usd=row["total_pnl_usd"], symbols=list(row["symbols"] or []),
         ledger_fingerprint=row["ledger_fingerprint"], started_at=row["started_at"],
         finished_at=row["finished_at"], skipped_rows=list(row["skipped_rows"] or []),
+        per_symbol=row["per_symbol"],
     )
 
 
@@ -132,6 +138,45 @@ def write_version(conn: Connection, *, version: int, batch_id: str, allocations:
     conn.execute(insert(fifo_computation_log).values(
         allocation_version=version, allocation_batch_id=batch_id, **log))
     return len(records)
+
+
+def copy_symbols(conn: Connection, *, source: int, version: int, batch_id: str,
+                 allocation_time: datetime, symbols: Sequence[str],
+                 rescale: Mapping[str, tuple[int, int]] | None = None) -> None:
+    """Copy these symbols' rows of version ``source`` into ``version`` in the database (one
+    ``INSERT ... SELECT``, nothing crosses the wire), with the new version, batch id and
+    allocation time; in the caller's transaction. ``rescale`` maps a decimal column to the
+    scale every value of it has in ``source`` and the one it gets (trailing zeros only)."""
+    table = fifo_allocations
+    fixed: dict[str, Any] = {"allocation_time": literal(allocation_time, UtcDateTime()),
+                             "allocation_version": literal(version, Integer()),
+                             "allocation_batch_id": literal(batch_id, Text())}
+    for column, (old, new) in (rescale or {}).items():
+        fixed[column] = _rescaled(conn, table.c[column], old, new)
+    columns = [c for c in table.columns if c.name != "id"]
+    rows = select(*[fixed.get(c.name, c) for c in columns]).where(
+        table.c.allocation_version == source, table.c.symbol.in_(list(symbols))
+    ).order_by(table.c.id)
+    conn.execute(insert(table).from_select([c.name for c in columns], rows))
+
+
+def _rescaled(conn: Connection, column: Any, old: int, new: int) -> Any:
+    """``column``, whose every value has ``old`` decimal places, with ``new`` places: NUMERIC
+    is rounded to them (exact, zeros only come or go); SQLite's decimal text is padded with
+    zeros or cut."""
+    if conn.dialect.name == "postgresql":
+        return func.round(column, new)
+    if new > old:
+        return column.op("||")(literal(("." if old == 0 else "") + "0" * (new - old), Text()))
+    cut = old - new + (1 if new == 0 else 0)
+    return func.substr(column, 1, func.length(column) - cut)
+
+
+def symbol_row_counts(conn: Connection, version: int) -> dict[str, int]:
+    """Rows per symbol of one version (read from the version/symbol index)."""
+    table = fifo_allocations
+    return dict(conn.execute(select(table.c.symbol, func.count()).where(
+        table.c.allocation_version == version).group_by(table.c.symbol)).all())
 
 
 def set_status(conn: Connection, version: int, status: str) -> None:

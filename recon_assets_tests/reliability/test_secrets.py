@@ -194,6 +194,7 @@ IDENTIFIER_SOURCES = {
     # bind parameter names :old/:new, and column names of a constant tuple
     "a", "b", "c", "differ", "_SELLS.format(version=':old')", "_SELLS.format(version=':new')",
     "query.format(version=first)", "query.format(version=second)",
+    "group",  # ledger_fingerprint: the column grouped by, "symbol" (or NULL when missing)
 }
 
 
