@@ -154,7 +154,8 @@ class StoredDiff:
     pnl_by_symbol: dict[int, dict[str, Decimal]]
     changed_sells: list[str]
     changed_rows: dict[int, pd.DataFrame]
-    unmatched: dict[int, set[str]]
+    newly_matched: list[str]
+    newly_unmatched: list[str]
     added_sells: list[str]
     removed_sells: list[str]
     causing_orders: list[str]
@@ -166,7 +167,6 @@ def diff_of_stored(stored: StoredDiff, old: int, new: int) -> VersionDiff:
     (:func:`recon_assets.ledger.versions.diff_in_database`): the same answer as
     :func:`diff_versions` on their rows."""
     before, after = stored.pnl_by_symbol[old], stored.pnl_by_symbol[new]
-    covered_now = stored.unmatched[old] - stored.unmatched[new]
     changed = sorted(stored.changed_sells)
     return VersionDiff(
         old_version=old, new_version=new,
@@ -174,8 +174,8 @@ def diff_of_stored(stored: StoredDiff, old: int, new: int) -> VersionDiff:
                       for s in sorted(set(before) | set(after))),
         changed_sells=_sell_changes(stored.changed_rows[old], stored.changed_rows[new],
                                     changed),
-        newly_matched=tuple(sorted(covered_now - set(stored.removed_sells))),
-        newly_unmatched=tuple(sorted(stored.unmatched[new] - stored.unmatched[old])),
+        newly_matched=tuple(sorted(stored.newly_matched)),
+        newly_unmatched=tuple(sorted(stored.newly_unmatched)),
         added_sells=tuple(sorted(stored.added_sells)),
         removed_sells=tuple(sorted(stored.removed_sells)),
         causing_orders=tuple(sorted(stored.causing_orders)),

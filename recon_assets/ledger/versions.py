@@ -244,9 +244,6 @@ def daily_sums(conn: Connection, version: int) -> pd.DataFrame | None:
 _PIECES = ("SELECT sell_order_id, coalesce(buy_order_id, '') AS buy_key, allocated_size, "
            "cost_basis_usd, net_proceeds_usd, pnl_usd FROM fifo_allocations "
            "WHERE allocation_version = {version}")
-_SELLS = "SELECT sell_order_id FROM fifo_allocations WHERE allocation_version = {version}"
-_IDS = (_SELLS + " UNION SELECT buy_order_id FROM fifo_allocations "
-        "WHERE allocation_version = {version} AND buy_order_id IS NOT NULL")
 
 
 def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
@@ -265,9 +262,8 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
     changed = [] if old == new else list(conn.execute(text(
         f"SELECT DISTINCT coalesce(a.sell_order_id, b.sell_order_id) FROM ({a}) a FULL JOIN "
         f"({b}) b ON a.sell_order_id = b.sell_order_id AND a.buy_key = b.buy_key "
-        f"WHERE a.sell_order_id IS NULL OR b.sell_order_id IS NULL OR {differ} "
-        f"INTERSECT ({_SELLS.format(version=':old')}) "
-        f"INTERSECT ({_SELLS.format(version=':new')})"), params).scalars())
+        f"WHERE a.sell_order_id IS NULL OR b.sell_order_id IS NULL OR {differ}"),
+        params).scalars())
     table = fifo_allocations
     both = table.c.allocation_version.in_([old, new])
     sums: dict[int, dict[str, Decimal]] = {old: {}, new: {}}
@@ -275,11 +271,25 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
             select(table.c.allocation_version, table.c.symbol, func.sum(table.c.pnl_usd))
             .where(both).group_by(table.c.allocation_version, table.c.symbol)):
         sums[version][symbol] = Decimal(0) if total is None else total
-    unmatched: dict[int, set[str]] = {old: set(), new: set()}
-    for version, sell in conn.execute(
-            select(table.c.allocation_version, table.c.sell_order_id).distinct()
-            .where(both, table.c.buy_order_id.is_(None))):
-        unmatched[version].add(sell)
+    # One pass over each version's sells and one over its order ids: only the ids whose
+    # presence (or a sell's unmatched part) differs between the versions come back.
+    sells = conn.execute(text(
+        "SELECT sell_order_id, bool_or(allocation_version = :old), "
+        "bool_or(allocation_version = :new), "
+        "bool_or(allocation_version = :old AND buy_order_id IS NULL), "
+        "bool_or(allocation_version = :new AND buy_order_id IS NULL) FROM fifo_allocations "
+        "WHERE allocation_version IN (:old, :new) GROUP BY sell_order_id HAVING "
+        "bool_or(allocation_version = :old) <> bool_or(allocation_version = :new) OR "
+        "bool_or(allocation_version = :old AND buy_order_id IS NULL) <> "
+        "bool_or(allocation_version = :new AND buy_order_id IS NULL)"), params).all()
+    ids = conn.execute(text(
+        "SELECT id, bool_or(v = :old), bool_or(v = :new) FROM (SELECT sell_order_id AS id, "
+        "allocation_version AS v FROM fifo_allocations WHERE allocation_version IN (:old, :new) "
+        "UNION ALL SELECT buy_order_id, allocation_version FROM fifo_allocations "
+        "WHERE allocation_version IN (:old, :new) AND buy_order_id IS NOT NULL) o "
+        "GROUP BY id HAVING bool_or(v = :old) <> bool_or(v = :new)"), params).all()
+    one_side = {s for s, was, now, _, _ in sells if was != now}
+    changed = [s for s in changed if s not in one_side]  # sells of both versions only
     rows = pd.DataFrame(conn.execute(
         select(table.c.allocation_version, table.c.sell_order_id, table.c.buy_order_id,
                table.c.symbol, table.c.allocated_size, table.c.pnl_usd)
@@ -287,14 +297,13 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
         columns=["allocation_version", "sell_order_id", "buy_order_id", "symbol",
                  "allocated_size", "pnl_usd"], dtype=object)
 
-    def only_in(query: str, first: str, second: str) -> list[str]:
-        return list(conn.execute(text(f"({query.format(version=first)}) EXCEPT "
-                                      f"({query.format(version=second)})"), params).scalars())
-
     return StoredDiff(
         pnl_by_symbol=sums, changed_sells=changed,
         changed_rows={v: rows[rows["allocation_version"] == v] for v in (old, new)},
-        unmatched=unmatched, added_sells=only_in(_SELLS, ":new", ":old"),
-        removed_sells=only_in(_SELLS, ":old", ":new"),
-        causing_orders=only_in(_IDS, ":new", ":old"),
-        dropped_orders=only_in(_IDS, ":old", ":new"))
+        newly_matched=[s for s, was, now, open_, still in sells
+                       if was and now and open_ and not still],
+        newly_unmatched=[s for s, _, _, open_, still in sells if still and not open_],
+        added_sells=[s for s, was, now, _, _ in sells if now and not was],
+        removed_sells=[s for s, was, now, _, _ in sells if was and not now],
+        causing_orders=[i for i, was, now in ids if now and not was],
+        dropped_orders=[i for i, was, now in ids if was and not now])
