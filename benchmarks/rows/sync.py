@@ -54,7 +54,7 @@ def run(quick: bool) -> dict[str, Any]:
         pages: list[float] = []
         failure = None
         with sim.client(CLIENT_RPS) as client, measure() as project:
-            started, cpu_started = time.perf_counter(), time.process_time()
+            cpu_started = time.process_time()
             try:
                 full = sync_fills(client, store,
                                   progress=lambda _n: pages.append(time.perf_counter()))

@@ -19,14 +19,16 @@ import pytest
 from recon_assets_tests.conftest import PG_BASE_URL
 
 REPO = Path(__file__).resolve().parents[2]
-ROWS = ["fifo_allocate", "compare_orders", "sync", "tier1", "fifo_version", "fifo_incremental",
+ROWS = ["fifo_allocate", "compare_orders", "sync", "tier1", "fifo_version", "fifo_job",
+        "fifo_incremental",
         "fifo_allocate_decimal", "fifo_allocate_string", "fifo_allocate_float64",
         "fifo_allocate_arrow", "compare_orders_float64", "compare_orders_string"]
 #: Checks about results rather than speed or memory: they must hold at any size.
 CORRECTNESS = {"identical", "same findings as datacompy", "requests failed after retries",
                "fills archived", "re-sync requests", "finds the missing buys",
                "write uses COPY", "same rows as executemany", "symbols recomputed",
-               "same rows as a full recompute", "same log figures as a full recompute"}
+               "same rows as a full recompute", "same log figures as a full recompute",
+               "versions written"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
