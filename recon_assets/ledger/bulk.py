@@ -128,11 +128,13 @@ def copy_out(conn: Connection, query: Executable, columns: Sequence[Column]) -> 
         table = pa.table({n: pa.array([], type=t) for n, t in types.items()})
     else:
         table = pa_csv.read_csv(
-            io.BytesIO(sink.getbuffer()), read_options=pa_csv.ReadOptions(column_names=names),
+            pa.BufferReader(sink.getbuffer()),  # no copy of the CSV text
+            read_options=pa_csv.ReadOptions(column_names=names),
             # NULL is the unquoted empty field only: a text 'NaN' or 'null' stays a value
             convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[""],
                                                   strings_can_be_null=True,
                                                   quoted_strings_can_be_null=False))
+    del sink  # the CSV text goes before the frame is built (it is the size of the rows)
     frame = {}
     for column in columns:
         values = table.column(column.name)
