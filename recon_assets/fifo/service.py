@@ -473,15 +473,17 @@ def concat_allocations(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
 def compute_version(store: LedgerStore, *, version: int | None = None, replace: bool = False,
                     symbols: Sequence[str] = (), skip_bad_rows: bool = False,
                     only_if_changed: bool = False, assume_zero_fees: bool = False,
+                    carry: bool = True,
                     log: Callable[[str], None] = lambda _m: None) -> VersionSummary:
     """Plan, allocate and write a version in one process (the fan-out's steps in sequence).
 
     With ``only_if_changed`` the latest version is reused when it was computed from the
     ledger as it is now (same fingerprint), as the weekly schedule wants.
     ``assume_zero_fees`` allows a ledger without ``total_fees_usd`` (see :func:`plan_version`).
+    ``carry=False`` recomputes every symbol, even those unchanged since the version before.
     """
     plan = plan_version(store, symbols, assume_zero_fees, version=version,
-                        skip_bad_rows=skip_bad_rows)
+                        skip_bad_rows=skip_bad_rows, carry=carry)
     if only_if_changed and version is None:
         same = unchanged_since(store, plan.fingerprint, symbols)
         if same is not None:
