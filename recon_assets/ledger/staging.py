@@ -132,7 +132,8 @@ def _from_bytes(data: bytes) -> pd.DataFrame:
     (timestamps) as pandas converts them."""
     table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
     kinds = json.loads(table.schema.metadata[_KINDS])
-    plain = table.to_pandas()
+    # only the pandas-typed columns go through pandas' conversion (not the ids and decimals)
+    plain = table.select([n for n in table.column_names if kinds[n] == "pandas"]).to_pandas()
     columns = {}
     for name in table.column_names:
         if kinds[name] == "arrow":
