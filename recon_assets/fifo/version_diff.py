@@ -23,7 +23,7 @@ _ZERO = Decimal(0)
 #: What identifies one piece of a sell in both versions (an unmatched piece has no buy).
 _PAIR = ["sell_order_id", "buy_key"]
 #: The values of a piece that, when different, mean the sell's allocation changed.
-_VALUES = ["allocated_size", "cost_basis_usd", "net_proceeds_usd", "pnl_usd"]
+PIECE_VALUES = ["allocated_size", "cost_basis_usd", "net_proceeds_usd", "pnl_usd"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def diff_versions(old: pd.DataFrame, new: pd.DataFrame,
     a, b = _pieces(old, new)
     joined = a.merge(b, on="pair", how="inner", suffixes=("_old", "_new"))
     differs = np.zeros(len(joined), dtype=bool)
-    for col in _VALUES:
+    for col in PIECE_VALUES:
         differs |= ((joined[f"{col}_old"] != joined[f"{col}_new"]).to_numpy()
                     | (joined[f"{col}_has_old"] != joined[f"{col}_has_new"]).to_numpy())
     a_sells, b_sells = set(a["sell_order_id"]), set(b["sell_order_id"])
@@ -184,7 +184,7 @@ def diff_of_stored(stored: StoredDiff, old: int, new: int) -> VersionDiff:
 
 def _pieces(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both versions' rows as a (sell, buy) code ``pair`` shared by the two, the ids, and
-    each value of :data:`_VALUES` as an integer at the places of both versions' column, with
+    each value of :data:`PIECE_VALUES` as an integer at the places of both versions' column, with
     whether it is present."""
     sells = pd.factorize(np.concatenate([_text(old["sell_order_id"]),
                                          _text(new["sell_order_id"])]))[0]
@@ -192,7 +192,7 @@ def _pieces(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
                                         _text(new["buy_order_id"])]))[0]
     pair = sells.astype(np.int64) * (int(buys.max(initial=0)) + 1) + buys
     values = {}
-    for col in _VALUES:
+    for col in PIECE_VALUES:
         parts = [exact(frame[col]) for frame in (old, new)]
         places = common_places(*parts)
         values[col] = [(at_places(scaled, places)[0], present) for scaled, present in parts]
@@ -203,7 +203,7 @@ def _pieces(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
                               "sell_order_id": pd.Series(_text(frame["sell_order_id"]),
                                                          dtype=object),
                               "buy_key": pd.Series(_text(frame["buy_order_id"]), dtype=object)})
-        for col in _VALUES:
+        for col in PIECE_VALUES:
             piece[col], piece[f"{col}_has"] = values[col][i]
         out.append(piece)
     return out[0], out[1]

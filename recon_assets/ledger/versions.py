@@ -16,7 +16,7 @@ from sqlalchemy import (Connection, Integer, Text, delete, func, insert, literal
                         update)
 
 from recon_assets.errors import VersionError
-from recon_assets.fifo.version_diff import StoredDiff
+from recon_assets.fifo.version_diff import PIECE_VALUES, StoredDiff
 from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
                                      decimal_objects)
 from recon_assets.ledger.schema import (ExactDecimal, UtcDateTime, fifo_allocations,
@@ -241,9 +241,9 @@ def daily_sums(conn: Connection, version: int) -> pd.DataFrame | None:
 
 
 #: The pieces of a version, keyed as the diff compares them (an unmatched piece: buy "").
-_PIECES = ("SELECT sell_order_id, coalesce(buy_order_id, '') AS buy_key, allocated_size, "
-           "cost_basis_usd, net_proceeds_usd, pnl_usd FROM fifo_allocations "
-           "WHERE allocation_version = {version}")
+_PIECES = ("SELECT sell_order_id, coalesce(buy_order_id, '') AS buy_key, "
+           f"{', '.join(PIECE_VALUES)} FROM fifo_allocations WHERE allocation_version = "
+           "{version}")
 
 
 def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
@@ -257,8 +257,7 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
         return None
     params = {"old": old, "new": new}
     a, b = _PIECES.format(version=":old"), _PIECES.format(version=":new")
-    values = ("allocated_size", "cost_basis_usd", "net_proceeds_usd", "pnl_usd")
-    differ = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in values)
+    differ = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in PIECE_VALUES)
     changed = [] if old == new else list(conn.execute(text(
         f"SELECT DISTINCT coalesce(a.sell_order_id, b.sell_order_id) FROM ({a}) a FULL JOIN "
         f"({b}) b ON a.sell_order_id = b.sell_order_id AND a.buy_key = b.buy_key "

@@ -190,9 +190,9 @@ IDENTIFIER_SOURCES = {
     "values",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL)
     "_SQLITE_AGGREGATE",  # ledger_fingerprint: the constant name of our registered aggregate
     "statement",  # bulk.copy_out: a compiled SQLAlchemy SELECT, its values psycopg parameters
-    # versions.diff_in_database: the constant query _PIECES formatted with the bind parameter
-    # names :old/:new, and column names of a constant tuple
-    "a", "b", "c", "differ",
+    # versions.diff_in_database: the constant query _PIECES (the column names of
+    # version_diff.PIECE_VALUES) formatted with the bind parameter names :old/:new
+    "a", "b", "c", "differ", "', '.join(PIECE_VALUES)",
     "group",  # ledger_fingerprint: the column grouped by, "symbol" (or NULL when missing)
 }
 
