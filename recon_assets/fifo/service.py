@@ -217,11 +217,13 @@ def carry_for(conn: Connection, plan: Plan, version: int | None) -> Carry | None
             else None)
 
 
-def _predecessor(conn: Connection, scope: Sequence[str], version: int
+def _predecessor(conn: Connection, scope: Sequence[str], version: int | None
                  ) -> versions.VersionInfo | None:
-    """The newest logged version below ``version`` that covers exactly ``scope``."""
+    """The newest logged version below ``version`` (None: of all) that covers exactly
+    ``scope``."""
     before = [info for info in versions.list_versions(conn)
-              if info.version < version and sorted(info.symbols) == list(scope)]
+              if (version is None or info.version < version)
+              and sorted(info.symbols) == list(scope)]
     return before[-1] if before else None
 
 
@@ -320,11 +322,8 @@ def unchanged_since(store: LedgerStore, fingerprint: str, symbols: Sequence[str]
 def _newest_of_scope(store: LedgerStore, fingerprint: str, scope: Sequence[str]
                      ) -> versions.VersionInfo | None:
     with store.connect() as conn:
-        logged = versions.list_versions(conn)
-    for info in reversed(logged):
-        if sorted(info.symbols) == list(scope):
-            return info if info.ledger_fingerprint == fingerprint else None
-    return None
+        newest = _predecessor(conn, scope, None)
+    return newest if newest is not None and newest.ledger_fingerprint == fingerprint else None
 
 
 def plan_new_version(store: LedgerStore, *, symbols: Sequence[str] = (),
