@@ -138,12 +138,8 @@ def copy_out(conn: Connection, query: Executable, columns: Sequence[Column]) -> 
     frame = {}
     for column in columns:
         values = table.column(column.name)
-        if isinstance(column.type, ExactDecimal):
-            frame[column.name] = decimal_column(values)
-        elif pa.types.is_string(values.type):
-            frame[column.name] = pd.Series(values.to_pandas(), name=column.name)
-        else:
-            frame[column.name] = values.to_pandas()
+        frame[column.name] = (decimal_column(values) if isinstance(column.type, ExactDecimal)
+                              else values.to_pandas())
     return pd.DataFrame(frame, columns=names)
 
 
