@@ -26,6 +26,12 @@ RULE_NAMES = ["sells_fully_allocated", "no_buy_over_allocated", "no_duplicate_pa
               "no_unmatched_sells"]
 #: At most this many failing rows are listed in a result (``failing_count`` has them all).
 SHOWN_ROWS = 50
+#: The allocation columns the rules read (ids, version and batch fields are not judged), so a
+#: validation reads no more of a stored version than these.
+ALLOCATION_INPUTS = ["sell_order_id", "buy_order_id", "symbol", "allocated_size", "buy_price",
+                     "sell_price", "buy_fees_per_unit", "sell_fees_per_unit", "cost_basis_usd",
+                     "proceeds_usd", "net_proceeds_usd", "pnl_usd", "buy_time", "sell_time",
+                     "notes"]
 
 RULE_DESCRIPTIONS = {
     "sells_fully_allocated": "Every ledger sell is allocated (matched plus unmatched) to its "

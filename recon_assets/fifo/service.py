@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
 from recon_assets.fifo.reports import pnl_by_symbol
+from recon_assets.fifo.rules import ALLOCATION_INPUTS
 from recon_assets.fifo.version_diff import VersionDiff, diff_of_stored, diff_versions
 from recon_assets.ledger import versions
 from recon_assets.ledger.store import LedgerStore
@@ -516,7 +517,8 @@ def load_version(store: LedgerStore, info: versions.VersionInfo
     because the user assumed them, and validation judges that version as computed.
     """
     with store.connect() as conn:
-        allocations = versions.read_allocations(conn, info.version, columnar=True)
+        allocations = versions.read_allocations(conn, info.version, columnar=True,
+                                                columns=ALLOCATION_INPUTS)
     trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True).trades
     if info.skipped_rows:
         skipped = {row[0] for row in info.skipped_rows}
