@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import inspect, text
 
 from recon_assets.cli import main
@@ -108,3 +109,38 @@ def test_a_view_named_trade_records_is_a_read_only_ledger(ledger_url, monkeypatc
     assert _count(store, "SELECT count(*) FROM backfill_requests "
                          "WHERE status = 'approved'") == len(ids)
     store.dispose()
+
+
+@pytest.mark.parametrize("shape", ["primary key", "unique index", "partial unique index",
+                                   "no key", "view"])
+def test_the_census_finds_ids_seen_twice_unless_the_table_forbids_them(ledger_url, shape):
+    """symbol_census skips grouping by order id only where the table itself keeps order ids
+    unique (a primary key or a full unique index on order_id); a table without one, a
+    partial unique index or a view is grouped, and an id seen twice is reported."""
+    from recon_assets.ledger.store import _unique_order_ids
+
+    store = LedgerStore(ledger_url)
+    key = "PRIMARY KEY" if shape == "primary key" else ""
+    table = "raw_trades" if shape == "view" else "trade_records"
+    with store.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table} (order_id TEXT {key}, symbol TEXT, side TEXT, "
+                          "order_time TEXT, price TEXT, size TEXT, total_fees_usd TEXT)"))
+        if shape == "unique index":
+            conn.execute(text("CREATE UNIQUE INDEX ux_ids ON trade_records (order_id)"))
+        if shape == "partial unique index":
+            conn.execute(text("CREATE UNIQUE INDEX ux_ids ON trade_records (order_id) "
+                              "WHERE side = 'buy'"))
+        if shape == "view":
+            conn.execute(text("CREATE VIEW trade_records AS SELECT * FROM raw_trades"))
+        row = "('{}', 'BTC-USD', '{}', '2024-01-01 00:00:00', '1', '1', '0')"
+        rows = [row.format("a", "buy"), row.format("b", "sell")]
+        if not key and shape != "unique index":
+            rows.append(row.format("b", "sell"))  # an id twice (the partial index allows it)
+        conn.execute(text(f"INSERT INTO {table} VALUES {', '.join(rows)}"))
+    with store.connect() as conn:
+        unique = _unique_order_ids(conn)
+    symbols, problems = store.symbol_census()
+    store.dispose()
+    assert unique == (shape in ("primary key", "unique index"))
+    assert symbols == ["BTC-USD"]
+    assert problems == ([] if unique else [("b", "order_id", "duplicate order id")])

@@ -112,7 +112,7 @@ def fifo_plan(context: dg.OpExecutionContext, config: FifoConfig,
                         skip_bad_rows=config.skip_bad_rows, carry=not config.force)
     existing = stored_version(store, config, version)
     same = None if config.force or config.replace or existing else unchanged_since(
-        store, plan.fingerprint, config.symbols)
+        store, plan.fingerprint, plan.scope)  # the scope the plan read: no second census
     if existing is not None or same is not None:
         context.log.info(f"version {version} exists: reporting it as stored" if existing else
                          f"nothing FIFO reads changed since version {same.version}: version "
@@ -162,7 +162,7 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
         if not parts and plan.carry is None:
             existing = stored_version(store, config, version)
             if existing is None and not (config.force or config.replace) and unchanged_since(
-                    store, plan.fingerprint, config.symbols) is not None:
+                    store, plan.fingerprint, plan.scope) is not None:
                 with store.begin() as conn:
                     staging.discard(conn, [run_id])
                 return

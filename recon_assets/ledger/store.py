@@ -223,7 +223,9 @@ class LedgerStore:
         that no per-symbol read can judge: no symbol, or an order id seen more than once.
 
         Problems are worded as :func:`recon_assets.trades.normalize_trades` words them, so a
-        row reported both ways is reported once.
+        row reported both ways is reported once. A table whose primary key or unique index is
+        ``order_id`` alone (BotTrader's) cannot hold an id twice, so it is not grouped by id
+        (the costliest pass over a large ledger, made by every plan).
         """
         with self.connect() as conn:
             symbols = sorted(str(s).strip() for s in conn.execute(text(
@@ -232,7 +234,7 @@ class LedgerStore:
             blank = conn.execute(text(
                 "SELECT order_id, symbol FROM trade_records "
                 "WHERE symbol IS NULL OR TRIM(symbol) = ''")).all()
-            twice = conn.execute(text(
+            twice = [] if _unique_order_ids(conn) else conn.execute(text(
                 "SELECT order_id FROM trade_records GROUP BY order_id "
                 "HAVING COUNT(*) > 1")).scalars().all()
         problems = [(str(oid), "symbol", f"missing or not text: {sym!r}") for oid, sym in blank]
@@ -249,6 +251,24 @@ class LedgerStore:
         columns = self.table_columns("trade_records")
         with self.connect() as conn:
             return ledger_fingerprint(conn, columns)
+
+
+def _unique_order_ids(conn: Connection) -> bool:
+    """Whether ``trade_records`` is a table that itself keeps ``order_id`` unique: its primary
+    key, a unique constraint or a unique index (not a partial one) on that column alone. A
+    view guarantees nothing."""
+    insp = inspect(conn)
+    if "trade_records" not in insp.get_table_names():
+        return False
+    alone = ["order_id"]
+    if insp.get_pk_constraint("trade_records").get("constrained_columns") == alone:
+        return True
+    if any(u["column_names"] == alone for u in insp.get_unique_constraints("trade_records")):
+        return True
+    return any(i["unique"] and i["column_names"] == alone
+               and not any(k.endswith("_where") and v is not None
+                           for k, v in i.get("dialect_options", {}).items())
+               for i in insp.get_indexes("trade_records"))
 
 
 def _type_name(kind: object) -> str:
