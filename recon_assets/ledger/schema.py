@@ -111,8 +111,9 @@ fifo_allocations = Table(
     Column("allocation_version", Integer, nullable=False),
     Column("allocation_batch_id", Text, nullable=False),
     Column("notes", Text),
-    UniqueConstraint("sell_order_id", "buy_order_id", "allocation_version",
-                     name="uq_fifo_allocations_sell_buy_version"),
+    # version first: a new version's entries go to the end of the index (migration 0004)
+    UniqueConstraint("allocation_version", "sell_order_id", "buy_order_id",
+                     name="uq_fifo_allocations_version_sell_buy"),
     Index("ix_fifo_allocations_version_symbol", "allocation_version", "symbol"),
 )
 

@@ -254,9 +254,48 @@ def test_a_ledger_at_revision_0002_gets_per_symbol_and_recomputes_in_full(ledger
     store = LedgerStore(ledger_url)
     store.ensure_schema()
     with store.connect() as conn:
-        assert migrations.current_revision(conn) == "0003_per_symbol"
+        assert migrations.current_revision(conn) == "0004_allocations_version_key"
         assert versions.get_version(conn, 1).per_symbol is None
     second = compute_version(store)
     assert logged(store, second.version)[1]["carried"] == []  # 1 kept no per_symbol
     assert logged(store, compute_version(store).version)[1]["carried"] == ["BTC-USD",
                                                                            "ETH-USD"]
+
+
+def test_a_ledger_at_revision_0003_gets_the_version_first_key_and_keeps_its_rows(ledger_url):
+    """Revision 0004 swaps fifo_allocations' unique (sell, buy, version) key for (version,
+    sell, buy): the rows stay, the same rows stay unique, and the next version writes."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from recon_assets import migrations
+    from recon_assets.errors import LedgerError
+
+    store = two_symbols(ledger_url)
+    compute_version(store)
+    with store.begin() as conn:  # back to what revision 0003 left (the sell-first key)
+        command.downgrade(migrations._config(conn), "0003_per_symbol")
+
+    def keys() -> dict[str, list[str]]:
+        with store.connect() as conn:
+            return {u["name"]: u["column_names"]
+                    for u in inspect(conn).get_unique_constraints("fifo_allocations")}
+
+    assert keys() == {"uq_fifo_allocations_sell_buy_version": [
+        "sell_order_id", "buy_order_id", "allocation_version"]}
+    store.dispose()
+    store = LedgerStore(ledger_url)
+    store.ensure_schema()
+    assert keys() == {"uq_fifo_allocations_version_sell_buy": [
+        "allocation_version", "sell_order_id", "buy_order_id"]}
+    with store.connect() as conn:
+        rows = versions.read_allocations(conn, 1)
+        assert migrations.current_revision(conn) == "0004_allocations_version_key"
+    assert len(rows) == logged(store, 1)[0]["allocation_count"] > 0
+    matched = rows[rows["buy_order_id"].notna()].iloc[0]  # NULL buys are never equal
+    twice = {c: matched[c] for c in rows.columns if c != "id"}
+    twice["allocation_version"] = 1  # a Python int (numpy's binds as a blob on SQLite)
+    with pytest.raises(LedgerError, match="(?i)unique"), store.begin() as conn:
+        conn.execute(insert(fifo_allocations).values(**twice))
+    set_size(store, "E2", "0.5")
+    assert compute_version(store).version == 2

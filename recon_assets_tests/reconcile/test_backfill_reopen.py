@@ -58,7 +58,7 @@ def old_store(request):
 def test_old_ledger_is_migrated_and_a_reappearing_gap_gets_a_new_request(old_store):
     old_store.ensure_schema()
     with old_store.connect() as conn:
-        assert migrations.current_revision(conn) == "0003_per_symbol"
+        assert migrations.current_revision(conn) == "0004_allocations_version_key"
         assert not [c for c in inspect(conn).get_unique_constraints("backfill_requests")
                     if c["column_names"] == ["order_id"]]
         history = backfill.list_requests(conn)
@@ -114,4 +114,4 @@ def test_one_open_request_per_order_and_rejection_is_kept(store):
             conn.execute(insert(schema.backfill_requests).values(
                 {k: v for k, v in row.items() if k != "id"}))
     with store.connect() as conn:
-        assert migrations.current_revision(conn) == "0003_per_symbol"
+        assert migrations.current_revision(conn) == "0004_allocations_version_key"
