@@ -1,7 +1,8 @@
 """The validations of a FIFO version, as Dagster asset checks on ``fifo_allocations``.
 
-One op evaluates every rule of :mod:`recon_assets.fifo.rules` over one read of the version,
-and reports each as its own check (``check_fifo_allocations_<rule>``). The checks are
+One op evaluates every rule of :mod:`recon_assets.fifo.rules` over the version (reading only
+the symbols not judged before, :mod:`recon_assets.fifo.validation`), and reports each as its
+own check (``check_fifo_allocations_<rule>``). The checks are
 partitioned like the asset: validating version N records results for partition N only. The
 check only judges; ``fifo_version_status`` (downstream, so it runs only when every blocking
 check passed) marks the version validated.
@@ -12,8 +13,9 @@ import dagster as dg
 from pydantic import Field
 
 from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
-from recon_assets.fifo.rules import RULE_DESCRIPTIONS, RULE_NAMES, validate_allocations
-from recon_assets.fifo.service import load_version, resolve_version
+from recon_assets.fifo.rules import RULE_DESCRIPTIONS, RULE_NAMES
+from recon_assets.fifo.service import resolve_version
+from recon_assets.fifo.validation import validate_version
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.metadata import jsonable, metadata_table
 
@@ -43,11 +45,10 @@ def validate_fifo_allocations(context: dg.AssetCheckExecutionContext, config: Va
                               ledger: LedgerResource):
     store = ledger.get_store()
     info = resolve_version(store, version_of(context))
-    allocations, trades = load_version(store, info)
-    current = str(store.fingerprint())
-    ledger_changed = info.ledger_fingerprint is not None and current != info.ledger_fingerprint
-    results = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
-                                   strict=config.strict)
+    results, current = validate_version(store, info, strict=config.strict,
+                                        log=context.log.info)
+    ledger_changed = (info.ledger_fingerprint is not None
+                      and str(current) != info.ledger_fingerprint)
     blocking_failed = [r.name for r in results if r.blocking and not r.passed]
     context.log.info(f"version {info.version}: "
                      + (f"failed {', '.join(blocking_failed)}" if blocking_failed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from recon_assets.money import round_money
 from recon_assets.scaled import decimal_of, group_sums
 from recon_assets.trades import normalize_trades
 
+#: Raise when a rule's judgment or wording changes: results recorded under an older revision
+#: (:mod:`recon_assets.ledger.check_results`) are then judged afresh.
+RULES_REVISION = 1
 RULE_NAMES = ["sells_fully_allocated", "no_buy_over_allocated", "no_duplicate_pairs",
               "no_buy_after_sell", "arithmetic", "total_pnl_consistent", "references_exist",
               "no_unmatched_sells"]
@@ -90,11 +93,49 @@ def validate_allocations(allocations: pd.DataFrame, trades: pd.DataFrame, *,
     results = []
     for name in RULE_NAMES:
         count, failing = checks[name]()
-        lenient = name == "no_unmatched_sells" and not strict
-        results.append(RuleResult(
-            name=name, passed=count == 0, severity="WARN" if lenient else "ERROR",
-            blocking=not lenient, description=RULE_DESCRIPTIONS[name], failing=failing,
-            failing_count=count, metadata={"rows_checked": view.n, **metadata[name]}))
+        results.append(_result(name, count, failing, {"rows_checked": view.n, **metadata[name]},
+                               strict))
+    return results
+
+
+def _result(name: str, count: int, failing: list[dict[str, Any]], metadata: dict[str, Any],
+            strict: bool) -> RuleResult:
+    lenient = name == "no_unmatched_sells" and not strict
+    return RuleResult(name=name, passed=count == 0, severity="WARN" if lenient else "ERROR",
+                      blocking=not lenient, description=RULE_DESCRIPTIONS[name],
+                      failing=failing, failing_count=count, metadata=metadata)
+
+
+def recorded_form(results: Sequence[RuleResult]) -> dict[str, Any]:
+    """One symbol's results (judged without a reported total) as JSON, for
+    :func:`combine_recorded`; severities are not kept: ``strict`` sets them when combined."""
+    return {r.name: {"failing_count": r.failing_count, "failing": r.failing,
+                     "metadata": r.metadata} for r in results}
+
+
+def combine_recorded(per_symbol: Sequence[Mapping[str, Any]], *,
+                     reported_total_pnl: Decimal | None = None,
+                     strict: bool = False) -> list[RuleResult]:
+    """The results of a version from its symbols' (:func:`recorded_form`, symbol by symbol),
+    as :func:`validate_allocations` gives them over the whole version when no order id is
+    under two symbols: counts and totals add up, failing rows are listed symbol by symbol
+    (the first :data:`SHOWN_ROWS`), and the summed PnL is held against the reported total.
+    A detail's decimal places follow each symbol's own rows."""
+    results = []
+    for name in RULE_NAMES:
+        parts = [symbol[name] for symbol in per_symbol]
+        count = sum(p["failing_count"] for p in parts)
+        failing = [row for p in parts for row in p["failing"]][:SHOWN_ROWS]
+        metadata: dict[str, Any] = {"rows_checked": sum(p["metadata"]["rows_checked"]
+                                                        for p in parts)}
+        if name == "total_pnl_consistent":
+            units = sum(int(Decimal(p["metadata"]["total_pnl_usd"]).scaleb(8)) for p in parts)
+            total = decimal_of(units, 8)
+            metadata.update(total_pnl_usd=str(total),
+                            symbols=sum(p["metadata"]["symbols"] for p in parts))
+            count, failing = _against_reported(total, reported_total_pnl, count, failing,
+                                               metadata)
+        results.append(_result(name, count, failing, metadata, strict))
     return results
 
 
@@ -175,12 +216,19 @@ def _total_pnl(view: AllocationView, reported: Decimal | None,
                            len(symbols))
     total = decimal_of(sum(by_symbol.tolist()), 8)
     metadata.update(total_pnl_usd=str(total), symbols=len(symbols))
+    return _against_reported(total, reported, count, failing, metadata)
+
+
+def _against_reported(total: Decimal, reported: Decimal | None, count: int,
+                      failing: list[dict[str, Any]], metadata: dict[str, Any]) -> _Found:
+    """The matches' PnL against the total the version's log reports: one failing row more
+    when they differ."""
     if reported is not None:
         metadata["reported_total_pnl_usd"] = str(reported)
         if round_money(reported) != total:
             count += 1
-            failing.append({"sell_order_id": None, "buy_order_id": None, "symbol": None,
-                            "detail": f"total PnL {total} != reported {reported}"})
+            failing = [*failing, {"sell_order_id": None, "buy_order_id": None, "symbol": None,
+                                  "detail": f"total PnL {total} != reported {reported}"}]
     return count, failing[:SHOWN_ROWS]
 
 

@@ -509,17 +509,19 @@ def resolve_version(store: LedgerStore, version: int | None) -> versions.Version
     return info
 
 
-def load_version(store: LedgerStore, info: versions.VersionInfo
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A version's allocations and the ledger trades of its symbols (for validation).
+def load_version(store: LedgerStore, info: versions.VersionInfo,
+                 conn: Connection | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A version's allocations and the ledger trades of its symbols (for validation), on
+    ``conn`` when given (a snapshot).
 
     A ledger without ``total_fees_usd`` is read with zero fees: a version over it exists only
     because the user assumed them, and validation judges that version as computed.
     """
-    with store.connect() as conn:
+    with store.using(conn) as conn:
         allocations = versions.read_allocations(conn, info.version, columnar=True,
                                                 columns=ALLOCATION_INPUTS)
-    trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True).trades
+        trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True,
+                                   conn=conn).trades
     if info.skipped_rows:
         skipped = {row[0] for row in info.skipped_rows}
         trades = trades[~trades["order_id"].isin(skipped)]

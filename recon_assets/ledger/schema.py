@@ -293,5 +293,20 @@ fifo_staging = Table(
     Column("staged_at", UtcDateTime, nullable=False),
 )
 
+#: Validation results of one symbol's rows of a version, keyed by what they were judged on:
+#: a digest of those rows' values (with each decimal's scale), the fingerprint of the symbol's
+#: ledger orders, and the revision of the rules. Equal keys mean the same judgment, so a
+#: version whose rows of a symbol equal rows judged before (a copied symbol, the same version
+#: validated again) is not read again for them.
+fifo_check_results = Table(
+    "fifo_check_results", metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("rows_digest", Text, primary_key=True),
+    Column("ledger_fingerprint", Text, primary_key=True),
+    Column("rules_revision", Integer, primary_key=True, autoincrement=False),
+    Column("results", JsonType, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+)
+
 #: recon-assets' own tables, created by :func:`recon_assets.ledger.store.LedgerStore.ensure_schema`.
 OWN_TABLES = [t for t in metadata.sorted_tables if t.name != "trade_records"]

@@ -126,6 +126,25 @@ class LedgerStore:
         except SQLAlchemyError as exc:
             raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """One connection whose reads all see the ledger as of the first of them (REPEATABLE
+        READ on PostgreSQL; a SQLite read transaction is one already), for results that must
+        not mix two states of the ledger."""
+        with self.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+    @contextlib.contextmanager
+    def using(self, conn: Connection | None) -> Iterator[Connection]:
+        """``conn`` when given (a snapshot), else a connection of its own."""
+        if conn is not None:
+            yield conn
+            return
+        with self.connect() as own:
+            yield own
+
     # -- schema -----------------------------------------------------------------------------
 
     def ensure_schema(self) -> list[str]:
@@ -173,7 +192,8 @@ class LedgerStore:
 
     def read_trades(self, *, symbols: Sequence[str] | None = None,
                     start: datetime | None = None, end: datetime | None = None,
-                    assume_zero_fees: bool = False) -> NormalizedTrades:
+                    assume_zero_fees: bool = False, conn: Connection | None = None
+                    ) -> NormalizedTrades:
         """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
 
         The query names only the columns SPEC section 2 lists, so extra BotTrader columns are
@@ -203,7 +223,7 @@ class LedgerStore:
             params["end"] = self._time_param(end)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self.connect() as conn:
+        with self.using(conn) as conn:
             if self.dialect == "postgresql":  # floats as their shortest exact text
                 conn.execute(text("SET LOCAL extra_float_digits = 1"))
             if can_copy(conn):  # every value as its text, in Arrow: no object per value
@@ -234,22 +254,30 @@ class LedgerStore:
             blank = conn.execute(text(
                 "SELECT order_id, symbol FROM trade_records "
                 "WHERE symbol IS NULL OR TRIM(symbol) = ''")).all()
-            twice = [] if _unique_order_ids(conn) else conn.execute(text(
-                "SELECT order_id FROM trade_records GROUP BY order_id "
-                "HAVING COUNT(*) > 1")).scalars().all()
+            twice = self.ids_seen_twice(conn)
         problems = [(str(oid), "symbol", f"missing or not text: {sym!r}") for oid, sym in blank]
         problems += [(str(oid), "order_id", "duplicate order id") for oid in twice]
         return sorted(set(symbols)), problems
 
+    def ids_seen_twice(self, conn: Connection | None = None) -> list[str]:
+        """The order ids of more than one row (none without a look where the table's own key
+        keeps them unique)."""
+        with self.using(conn) as conn:
+            if _unique_order_ids(conn):
+                return []
+            return [str(i) for i in conn.execute(text(
+                "SELECT order_id FROM trade_records GROUP BY order_id "
+                "HAVING COUNT(*) > 1")).scalars()]
+
     def _time_param(self, when: datetime) -> object:
         return schema.UtcDateTime().process_bind_param(when, self.engine.dialect)
 
-    def fingerprint(self) -> LedgerFingerprint:
+    def fingerprint(self, conn: Connection | None = None) -> LedgerFingerprint:
         """A summary of every value FIFO reads, computed in the database (see
         :mod:`recon_assets.ledger.fingerprint`): equal fingerprints mean FIFO would read the
         same ledger, so a version computed from it can be reused."""
         columns = self.table_columns("trade_records")
-        with self.connect() as conn:
+        with self.using(conn) as conn:
             return ledger_fingerprint(conn, columns)
 
 

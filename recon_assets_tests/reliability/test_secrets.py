@@ -194,6 +194,9 @@ IDENTIFIER_SOURCES = {
     # version_diff.PIECE_VALUES) formatted with the bind parameter names :old/:new
     "a", "b", "c", "differ", "', '.join(PIECE_VALUES)",
     "group",  # ledger_fingerprint: the column grouped by, "symbol" (or NULL when missing)
+    # check_results.symbol_digests: fifo_allocations columns (rules.ALLOCATION_INPUTS, each
+    # looked up in the table's metadata) and scale(<column>) of its decimal ones
+    "', '.join(values)",
 }
 
 

@@ -1,0 +1,74 @@
+"""Recorded validation results per symbol (``fifo_check_results``), and the digests they are
+keyed by.
+
+A symbol's validation depends only on its rows of the version and its orders in the ledger
+(when no order id is under two symbols), so the result of judging them holds wherever the same
+rows meet the same orders again: in a version that copied the symbol's rows from the version
+before, or in the same version validated again by the weekly schedule. The rows are known by a
+digest the database computes in one pass, without formatting a value: per symbol, the row
+count and the exact sum of each row's 64-bit ``hash_record_extended`` over every column the
+rules read, each decimal with its scale (``1.5`` and ``1.50`` are judged alike but worded
+apart). A row changed in place, added or removed changes the digest, so such rows are judged
+afresh. PostgreSQL 14 or later only: elsewhere validation reads the whole version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import Connection, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_check_results
+
+#: ``hash_record_extended`` is there from this server version on.
+_MIN_SERVER = 140000
+
+
+def symbol_digests(conn: Connection, version: int, columns: Sequence[str]
+                   ) -> dict[str, str] | None:
+    """Symbol -> the digest of version ``version``'s rows of it over ``columns``; None where
+    the database cannot compute it (not PostgreSQL 14 or later)."""
+    if conn.dialect.name != "postgresql" or (
+            conn.dialect.server_version_info or (0,))[0] * 10000 < _MIN_SERVER:
+        return None
+    values = []
+    for name in columns:
+        column = fifo_allocations.c[name]
+        values.append(name)
+        if isinstance(column.type, ExactDecimal):
+            values.append(f"scale({name})")
+    rows = conn.execute(text(
+        f"SELECT symbol, count(*), sum(hash_record_extended(ROW({', '.join(values)}), 0)) "
+        "FROM fifo_allocations WHERE allocation_version = :v GROUP BY symbol"),
+        {"v": version}).all()
+    return {symbol: f"{count}:{total}" for symbol, count, total in rows}
+
+
+def recorded(conn: Connection, keys: Mapping[str, tuple[str, str]], revision: int
+             ) -> dict[str, Any]:
+    """The recorded results (as :func:`record` stored them) of the symbols whose (rows
+    digest, ledger fingerprint) under ``revision`` were judged before."""
+    if not keys:
+        return {}
+    table = fifo_check_results
+    wanted = [(symbol, digest, ledger) for symbol, (digest, ledger) in keys.items()]
+    found = conn.execute(select(table.c.symbol, table.c.results).where(
+        table.c.rules_revision == revision,
+        tuple_(table.c.symbol, table.c.rows_digest, table.c.ledger_fingerprint).in_(wanted)))
+    return {symbol: results for symbol, results in found}
+
+
+def record(conn: Connection, entries: Mapping[str, tuple[str, str, Any]], revision: int
+           ) -> None:
+    """Keep each symbol's results under its (rows digest, ledger fingerprint); a key already
+    recorded (another validation of the same rows) is left as it is."""
+    if not entries:
+        return
+    now = datetime.now(timezone.utc)
+    statement = pg_insert(fifo_check_results).values([
+        {"symbol": symbol, "rows_digest": digest, "ledger_fingerprint": ledger,
+         "rules_revision": revision, "results": results, "recorded_at": now}
+        for symbol, (digest, ledger, results) in entries.items()])
+    conn.execute(statement.on_conflict_do_nothing())

@@ -1,0 +1,120 @@
+"""Validation judges a symbol's rows once per state: what it recorded is reused only for the
+same rows over the same orders, and the results are always those of judging the whole version
+at once (SQLite and older servers judge the whole version, and record nothing)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select, text
+
+from recon_assets.fifo.rules import validate_allocations
+from recon_assets.fifo.service import load_version, resolve_version
+from recon_assets.fifo.validation import validate_version
+from recon_assets.ledger.schema import fifo_check_results
+from recon_assets_tests.fifo_history.scenarios import demo_backfill
+
+
+def _places(detail: str) -> str:
+    """A detail with its decimals' trailing zeros dropped: a whole version read at once shows
+    every value at its column's most places, a symbol's rows at their own."""
+    return re.sub(r"(\d)\.(\d*?)0+(?!\d)", lambda m: m[1] + ("." + m[2] if m[2] else ""),
+                  detail)
+
+
+def _shown(results) -> list:
+    return [(r.name, r.passed, r.severity, r.blocking, r.failing_count, r.metadata,
+             sorted((str(f["sell_order_id"]), str(f["buy_order_id"]), str(f["symbol"]),
+                     _places(f["detail"])) for f in r.failing)) for r in results]
+
+
+def judged(store, version: int, *, strict: bool = False) -> tuple[list, list[str]]:
+    """validate_version's results (checked against the whole version judged at once) and
+    what it logged."""
+    info = resolve_version(store, version)
+    said: list[str] = []
+    results, _fingerprint = validate_version(store, info, strict=strict, log=said.append)
+    allocations, trades = load_version(store, info)
+    whole = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
+                                 strict=strict)
+    assert _shown(results) == _shown(whole)
+    return results, said
+
+
+def recorded(store) -> int:
+    with store.connect() as conn:
+        return conn.execute(select(func.count()).select_from(fifo_check_results)).scalar()
+
+
+def failing(results, rule: str) -> int:
+    return next(r.failing_count for r in results if r.name == rule)
+
+
+def test_each_state_is_judged_once_and_the_results_are_the_whole_versions(ledger_url):
+    history = demo_backfill(ledger_url)
+    store = history.store()
+    for version in (1, 2):
+        for strict in (False, True):
+            judged(store, version, strict=strict)
+    postgres = store.dialect == "postgresql"
+    symbols = len(resolve_version(store, 2).symbols)
+    assert recorded(store) == (2 * symbols if postgres else 0) > 0 or not postgres
+    _results, said = judged(store, 2)
+    if postgres:
+        assert said == [f"version 2: {symbols} of {symbols} symbols judged before (the same "
+                        "rows over the same orders), 0 read and judged now"]
+
+
+def test_rows_changed_in_place_are_judged_again(pg_url):
+    history = demo_backfill(pg_url)
+    store = history.store()
+    judged(store, 2)
+    with store.begin() as conn:
+        ids = conn.execute(text("SELECT id FROM fifo_allocations WHERE allocation_version = 2 "
+                                "AND buy_order_id IS NOT NULL ORDER BY id")).scalars().all()
+        # the same value written with a ninth place: worded apart, so judged again
+        conn.execute(text("UPDATE fifo_allocations SET pnl_usd = round(pnl_usd, 9) "
+                          "WHERE id = :i"), {"i": ids[-1]})
+    _results, said = judged(store, 2)
+    assert "1 read and judged now" in said[0]
+    with store.begin() as conn:  # a PnL off by 1e-8
+        conn.execute(text("UPDATE fifo_allocations SET pnl_usd = pnl_usd + 0.00000001 "
+                          "WHERE id = :i"), {"i": ids[0]})
+    results, said = judged(store, 2)
+    assert failing(results, "arithmetic") >= 1
+    assert failing(results, "total_pnl_consistent") == 1  # the sum against the reported total
+    assert "0 read and judged now" not in said[0]
+
+
+def test_a_ledger_order_changed_since_is_judged_again(pg_url):
+    history = demo_backfill(pg_url)
+    store = history.store()
+    results, _said = judged(store, 2)
+    assert failing(results, "sells_fully_allocated") == 0
+    with store.begin() as conn:
+        sell = conn.execute(text("SELECT sell_order_id FROM fifo_allocations "
+                                 "WHERE allocation_version = 2 ORDER BY id LIMIT 1")).scalar()
+        conn.execute(text("UPDATE trade_records SET size = size * 2 WHERE order_id = :o"),
+                     {"o": sell})
+    results, said = judged(store, 2)
+    assert failing(results, "sells_fully_allocated") == 1
+    assert "1 read and judged now" in said[0]
+
+
+def test_a_row_naming_another_symbols_order_is_judged_with_the_whole_version(pg_url):
+    history = demo_backfill(pg_url)
+    store = history.store()
+    judged(store, 2)
+    before = recorded(store)
+    with store.begin() as conn:  # a buy of one symbol given to another symbol's sell
+        row, symbol = conn.execute(text(
+            "SELECT id, symbol FROM fifo_allocations WHERE allocation_version = 2 "
+            "AND buy_order_id IS NOT NULL ORDER BY id LIMIT 1")).one()
+        other = conn.execute(text("SELECT order_id FROM trade_records WHERE side = 'buy' "
+                                  "AND symbol <> :s LIMIT 1"), {"s": symbol}).scalar()
+        conn.execute(text("UPDATE fifo_allocations SET buy_order_id = :b WHERE id = :i"),
+                     {"b": other, "i": row})
+    results, said = judged(store, 2)
+    shown = next(r for r in results if r.name == "references_exist").failing
+    assert any("buy is another symbol in the ledger" in f["detail"] for f in shown)
+    assert said == [] and recorded(store) == before  # judged whole, nothing recorded
