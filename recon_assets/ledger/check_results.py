@@ -26,24 +26,38 @@ from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_chec
 _MIN_SERVER = 140000
 
 
+def can_digest(conn: Connection) -> bool:
+    """Whether the database computes :func:`digest_terms` (PostgreSQL 14 or later)."""
+    return conn.dialect.name == "postgresql" and (
+        conn.dialect.server_version_info or (0,))[0] * 10000 >= _MIN_SERVER
+
+
+def digest_terms(columns: Sequence[str]) -> str:
+    """The two aggregates of a digest over these ``fifo_allocations`` columns, for a query
+    grouped by symbol (see :func:`digest`)."""
+    values = []
+    for name in columns:
+        values.append(name)
+        if isinstance(fifo_allocations.c[name].type, ExactDecimal):
+            values.append(f"scale({name})")
+    return f"count(*), sum(hash_record_extended(ROW({', '.join(values)}), 0))"
+
+
+def digest(count: int, total: object) -> str:
+    """A digest as :func:`digest_terms`' two aggregates give it."""
+    return f"{count}:{total}"
+
+
 def symbol_digests(conn: Connection, version: int, columns: Sequence[str]
                    ) -> dict[str, str] | None:
     """Symbol -> the digest of version ``version``'s rows of it over ``columns``; None where
-    the database cannot compute it (not PostgreSQL 14 or later)."""
-    if conn.dialect.name != "postgresql" or (
-            conn.dialect.server_version_info or (0,))[0] * 10000 < _MIN_SERVER:
+    the database cannot compute it."""
+    if not can_digest(conn):
         return None
-    values = []
-    for name in columns:
-        column = fifo_allocations.c[name]
-        values.append(name)
-        if isinstance(column.type, ExactDecimal):
-            values.append(f"scale({name})")
     rows = conn.execute(text(
-        f"SELECT symbol, count(*), sum(hash_record_extended(ROW({', '.join(values)}), 0)) "
-        "FROM fifo_allocations WHERE allocation_version = :v GROUP BY symbol"),
-        {"v": version}).all()
-    return {symbol: f"{count}:{total}" for symbol, count, total in rows}
+        f"SELECT symbol, {digest_terms(columns)} FROM fifo_allocations "
+        "WHERE allocation_version = :v GROUP BY symbol"), {"v": version}).all()
+    return {symbol: digest(count, total) for symbol, count, total in rows}
 
 
 def recorded(conn: Connection, keys: Mapping[str, tuple[str, str]], revision: int

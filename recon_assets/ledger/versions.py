@@ -17,6 +17,7 @@ from sqlalchemy import (Connection, Integer, Text, delete, func, insert, literal
 
 from recon_assets.errors import VersionError
 from recon_assets.fifo.version_diff import PIECE_VALUES, StoredDiff
+from recon_assets.ledger.check_results import can_digest, digest, digest_terms
 from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
                                      decimal_objects)
 from recon_assets.ledger.schema import (ExactDecimal, UtcDateTime, fifo_allocations,
@@ -245,20 +246,62 @@ def daily_sums(conn: Connection, version: int) -> pd.DataFrame | None:
 #: The pieces of a version, keyed as the diff compares them (an unmatched piece: buy "").
 _PIECES = ("SELECT sell_order_id, coalesce(buy_order_id, '') AS buy_key, "
            f"{', '.join(PIECE_VALUES)} FROM fifo_allocations WHERE allocation_version = "
-           "{version}")
+           "{version}{only}")
+#: What the diff compares of a row: a symbol whose rows agree on these in both versions has
+#: nothing to show.
+_COMPARED = ["sell_order_id", "buy_order_id", *PIECE_VALUES]
+#: The passes below look only at the symbols whose rows differ, when that is known.
+_ONLY = " AND symbol = ANY(:apart)"
+
+
+def _shares_ids(conn: Connection, old: int, new: int, apart: list[str]) -> bool:
+    """Whether an order id of the ``apart`` symbols' rows is in another symbol's rows too
+    (then the passes over ids and sells must see every row to count it right)."""
+    if not apart:
+        return False
+    return bool(conn.execute(text(
+        "WITH ids AS (SELECT sell_order_id AS id FROM fifo_allocations WHERE "
+        f"allocation_version IN (:old, :new){_ONLY} UNION SELECT buy_order_id FROM "
+        f"fifo_allocations WHERE allocation_version IN (:old, :new){_ONLY} AND buy_order_id "
+        "IS NOT NULL) SELECT EXISTS (SELECT 1 FROM fifo_allocations WHERE allocation_version "
+        "IN (:old, :new) AND NOT symbol = ANY(:apart) AND (sell_order_id IN (SELECT id FROM "
+        "ids) OR buy_order_id IN (SELECT id FROM ids)))"),
+        {"old": old, "new": new, "apart": apart}).scalar())
 
 
 def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
     """Compare versions ``old`` and ``new`` where they are stored, on PostgreSQL: one full
     join of their pieces finds the changed sells (NUMERIC compares exactly), and only those
     sells' rows and the per-symbol sums cross the wire (a version against itself skips the
-    join and the passes over sells and ids: nothing changed). None elsewhere (SQLite holds money as
+    join and the passes over sells and ids: nothing changed). The join and the passes see only
+    the symbols whose rows differ by their digests, unless an id of those rows is under
+    another symbol too (:func:`_shares_ids`): a symbol a version copied from the other,
+    untouched since, has nothing to compare. None elsewhere (SQLite holds money as
     text): the caller compares the rows (:func:`recon_assets.fifo.version_diff.diff_versions`).
     """
     if conn.dialect.name != "postgresql":
         return None
-    params = {"old": old, "new": new}
-    a, b = _PIECES.format(version=":old"), _PIECES.format(version=":new")
+    params: dict[str, Any] = {"old": old, "new": new}
+    # One pass per (version, symbol): the PnL sums and, where the server can, the digest of
+    # the compared values (each decimal with its scale; see check_results.symbol_digests).
+    digests = old != new and can_digest(conn)
+    sums: dict[int, dict[str, Decimal]] = {old: {}, new: {}}
+    seen: dict[int, dict[str, str]] = {old: {}, new: {}}
+    terms = f", {digest_terms(_COMPARED)}" if digests else ""
+    for version, symbol, total, *rest in conn.execute(text(
+            f"SELECT allocation_version, symbol, sum(pnl_usd){terms} FROM fifo_allocations "
+            "WHERE allocation_version IN (:old, :new) GROUP BY 1, 2"), params):
+        sums[version][symbol] = Decimal(0) if total is None else total
+        if rest:
+            seen[version][symbol] = digest(*rest)
+    apart = sorted(s for s in set(seen[old]) | set(seen[new])
+                   if seen[old].get(s) != seen[new].get(s)) if digests else None
+    if apart is not None and _shares_ids(conn, old, new, apart):
+        apart = None
+    only = "" if apart is None else _ONLY
+    if apart is not None:
+        params["apart"] = apart
+    a, b = (_PIECES.format(version=v, only=only) for v in (":old", ":new"))
     differ = " OR ".join(f"a.{c} IS DISTINCT FROM b.{c}" for c in PIECE_VALUES)
     changed = [] if old == new else list(conn.execute(text(
         f"SELECT DISTINCT coalesce(a.sell_order_id, b.sell_order_id) FROM ({a}) a FULL JOIN "
@@ -267,11 +310,6 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
         params).scalars())
     table = fifo_allocations
     both = table.c.allocation_version.in_([old, new])
-    sums: dict[int, dict[str, Decimal]] = {old: {}, new: {}}
-    for version, symbol, total in conn.execute(
-            select(table.c.allocation_version, table.c.symbol, func.sum(table.c.pnl_usd))
-            .where(both).group_by(table.c.allocation_version, table.c.symbol)):
-        sums[version][symbol] = Decimal(0) if total is None else total
     # One pass over each version's sells and one over its order ids: only the ids whose
     # presence (or a sell's unmatched part) differs between the versions come back (none
     # when a version is compared with itself, so those passes are skipped then).
@@ -280,15 +318,15 @@ def diff_in_database(conn: Connection, old: int, new: int) -> StoredDiff | None:
         "bool_or(allocation_version = :new), "
         "bool_or(allocation_version = :old AND buy_order_id IS NULL), "
         "bool_or(allocation_version = :new AND buy_order_id IS NULL) FROM fifo_allocations "
-        "WHERE allocation_version IN (:old, :new) GROUP BY sell_order_id HAVING "
+        f"WHERE allocation_version IN (:old, :new){only} GROUP BY sell_order_id HAVING "
         "bool_or(allocation_version = :old) <> bool_or(allocation_version = :new) OR "
         "bool_or(allocation_version = :old AND buy_order_id IS NULL) <> "
         "bool_or(allocation_version = :new AND buy_order_id IS NULL)"), params).all()
     ids = [] if old == new else conn.execute(text(
         "SELECT id, bool_or(v = :old), bool_or(v = :new) FROM (SELECT sell_order_id AS id, "
-        "allocation_version AS v FROM fifo_allocations WHERE allocation_version IN (:old, :new) "
-        "UNION ALL SELECT buy_order_id, allocation_version FROM fifo_allocations "
-        "WHERE allocation_version IN (:old, :new) AND buy_order_id IS NOT NULL) o "
+        "allocation_version AS v FROM fifo_allocations WHERE allocation_version IN (:old, :new)"
+        f"{only} UNION ALL SELECT buy_order_id, allocation_version FROM fifo_allocations "
+        f"WHERE allocation_version IN (:old, :new){only} AND buy_order_id IS NOT NULL) o "
         "GROUP BY id HAVING bool_or(v = :old) <> bool_or(v = :new)"), params).all()
     one_side = {s for s, was, now, _, _ in sells if was != now}
     changed = [s for s in changed if s not in one_side]  # sells of both versions only

@@ -95,3 +95,49 @@ def test_diff_in_the_database_is_the_diff_of_the_rows(ledger_url) -> None:
     with store.connect() as conn:
         got = to_json(diff_stored(conn, 1, 2))
     assert got == expected(1, 2) and got["counts"]["changed_sells"] > 0
+
+
+def test_the_diff_compares_only_symbols_whose_rows_differ(pg_url) -> None:
+    """Between a version and one that copied every symbol from it, the join and the passes
+    see only the symbols whose rows differ by digest (none, then the one damaged), and all
+    of them again once an order id of those rows is under another symbol too; the diff is
+    always the diff of the rows."""
+    from sqlalchemy import event, text
+
+    from recon_assets.fifo.service import compute_version, diff_stored
+
+    history = demo_backfill(pg_url)
+    store = history.store()
+    assert compute_version(store).version == 3  # a copy of version 2, symbol by symbol
+    statements: list[tuple[str, dict]] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, sql, params, *_a: statements.append((sql, params)))
+
+    def compared() -> tuple[dict, list | None]:
+        statements.clear()
+        with store.connect() as conn:
+            got = to_json(diff_stored(conn, 2, 3))
+            expected = to_json(diff_versions(versions.read_allocations(conn, 2),
+                                             versions.read_allocations(conn, 3)))
+        assert got == expected
+        joins = [p for sql, p in statements if "FULL JOIN" in sql]
+        return got, joins[0].get("apart")
+
+    got, apart = compared()
+    assert apart == [] and got["counts"]["changed_sells"] == 0
+    with store.begin() as conn:
+        row, symbol = conn.execute(text(
+            "SELECT id, symbol FROM fifo_allocations WHERE allocation_version = 3 "
+            "AND buy_order_id IS NOT NULL ORDER BY id LIMIT 1")).one()
+        conn.execute(text("UPDATE fifo_allocations SET allocated_size = allocated_size "
+                          "+ 0.00000001 WHERE id = :i"), {"i": row})
+    got, apart = compared()
+    assert apart == [symbol] and got["counts"]["changed_sells"] == 1
+    with store.begin() as conn:  # that row's buy becomes an order of another symbol's rows
+        other = conn.execute(text(
+            "SELECT buy_order_id FROM fifo_allocations WHERE allocation_version = 3 "
+            "AND buy_order_id IS NOT NULL AND symbol <> :s LIMIT 1"), {"s": symbol}).scalar()
+        conn.execute(text("UPDATE fifo_allocations SET buy_order_id = :b WHERE id = :i"),
+                     {"b": other, "i": row})
+    got, apart = compared()
+    assert apart is None and got["counts"]["changed_sells"] == 1

@@ -197,6 +197,10 @@ IDENTIFIER_SOURCES = {
     # check_results.symbol_digests: fifo_allocations columns (rules.ALLOCATION_INPUTS, each
     # looked up in the table's metadata) and scale(<column>) of its decimal ones
     "', '.join(values)",
+    # check_results.symbol_digests and versions.diff_in_database: digest_terms() over
+    # fifo_allocations column names (two aggregates, no value), and the constant filter
+    # _ONLY (" AND symbol = ANY(:apart)", its value a bound parameter) or ""
+    "digest_terms(columns)", "terms", "_ONLY", "only",
 }
 
 
