@@ -18,22 +18,28 @@ MONEY = ("price", "size", "total_fees_usd")
 
 
 def as_form(frame: pd.DataFrame, form: str, columns: tuple[str, ...] = MONEY) -> pd.DataFrame:
-    """``frame`` with its money ``columns`` (Decimal objects) in ``form``."""
-    out = frame.copy()
+    """``frame`` with its money ``columns`` (Decimal objects) in ``form``.
+
+    The result is a new frame of copies. Replacing the columns of ``frame.copy()`` in place
+    left the other object columns as views of the copy's consolidated object block, which
+    kept every Decimal of the money columns alive (about 300 MiB at 1,000,000 orders),
+    resident during whatever the row measured next, though no column shows them.
+    """
+    converted = {}
     for name in columns:
         values = frame[name].to_numpy(dtype=object)
         if form == "string":
-            out[name] = pd.Series([format(v, "f") for v in values], dtype=object,
-                                  index=frame.index)
+            converted[name] = pd.Series([format(v, "f") for v in values], dtype=object,
+                                        index=frame.index)
         elif form == "float64":
-            out[name] = pd.Series(values.astype(float), index=frame.index)
+            converted[name] = pd.Series(values.astype(float), index=frame.index)
         elif form == "arrow":
             type_ = pa.decimal128(38, _most_places(values))
-            out[name] = pd.Series(pa.array(values, type=type_),
-                                  dtype=pd.ArrowDtype(type_), index=frame.index)
+            converted[name] = pd.Series(pa.array(values, type=type_),
+                                        dtype=pd.ArrowDtype(type_), index=frame.index)
         elif form != "decimal":
             raise ValueError(f"unknown form {form!r}")
-    return out
+    return pd.DataFrame({c: converted.get(c, frame[c]) for c in frame.columns}, copy=True)
 
 
 def _most_places(values: np.ndarray) -> int:

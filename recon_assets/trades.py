@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation, localcontext
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,8 @@ _INFINITY = Decimal("Infinity")
 _PLACES_SHIFT = Decimal(10) ** MAX_PLACES
 #: Below this magnitude a float's shortest repr can have more than MAX_PLACES places.
 _TINY_FLOAT = 1e-13
+#: Rows per step where a Python object is made per value (:func:`_in_range`, :func:`_each`).
+_BLOCK = 65_536
 
 
 @dataclass(frozen=True)
@@ -299,12 +301,12 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
         values = column.to_numpy(dtype=object, copy=True)
         ok = np.ones(len(values), dtype=bool)
     elif kind == "floating":
-        values = np.fromiter(map(Decimal, map(float.__repr__, column.tolist())), dtype=object,
+        values = np.fromiter(map(Decimal, map(float.__repr__, _each(column))), dtype=object,
                              count=len(column))
         ok = _finite_floats(column.to_numpy(dtype=float), plausible)
     elif kind == "string":
         try:  # Decimal() strips blanks like to_decimal; any failure takes the careful path
-            values = np.fromiter(map(Decimal, column.tolist()), dtype=object, count=len(column))
+            values = np.fromiter(map(Decimal, _each(column)), dtype=object, count=len(column))
             ok = np.ones(len(values), dtype=bool)
         except (InvalidOperation, TypeError, ValueError):
             values = None
@@ -326,6 +328,13 @@ def _decimals(column: pd.Series, *, positive: bool, scale: bool = False,
     checked = np.flatnonzero(ok)
     ok[checked] = _in_range(values[checked], positive, plausible)
     return _Money(values, ok)
+
+
+def _each(column: pd.Series) -> Iterator[Any]:
+    """The column's values one by one, made Python objects a block at a time: a million
+    strings from an Arrow column at once would be another 60 MiB beside their Decimals."""
+    for start in range(0, len(column), _BLOCK):
+        yield from column.iloc[start:start + _BLOCK].tolist()
 
 
 def _finite_floats(floats: np.ndarray, plausible: bool) -> np.ndarray:
@@ -408,7 +417,11 @@ def _in_range(values: np.ndarray, positive: bool, plausible: bool) -> np.ndarray
             ok = ((values > lower) & (values < upper)).astype(bool)
             if plausible:
                 inside = np.flatnonzero(ok)  # below 1e15, so shifted by 30 places still exact
-                ok[inside] = (values[inside] * _PLACES_SHIFT % 1 == 0).astype(bool)
+                # A block at a time: each step makes a Decimal per value, and a million
+                # rows at once would hold two million of them (about 200 MiB) at a time.
+                for start in range(0, len(inside), _BLOCK):
+                    rows = inside[start:start + _BLOCK]
+                    ok[rows] = (values[rows] * _PLACES_SHIFT % 1 == 0).astype(bool)
             return ok
     except InvalidOperation:
         finite = np.fromiter(map(Decimal.is_finite, values), dtype=bool, count=len(values))

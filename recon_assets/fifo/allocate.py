@@ -28,7 +28,7 @@ ALLOCATION_COLUMNS = [
     "net_proceeds_usd", "pnl_usd", "buy_time", "sell_time", "notes",
 ]
 _MONEY_PLACES = 8
-_BUY_SIDE = ("cost_basis_usd", "pnl_usd")  # missing on unmatched rows
+_BUY_SIDE = ("buy_fees_per_unit", "cost_basis_usd", "pnl_usd")  # missing on unmatched rows
 
 
 def allocate(trades: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +52,9 @@ def allocate(trades: pd.DataFrame) -> pd.DataFrame:
         return _empty()
     book = book_orders(frame, normalized.arrays)
     del normalized, frame  # the book holds what the result needs: free the rest first
-    return _frame(book, _match(book))
+    columns, money, matched = _from_book(book, _match(book))
+    del book  # about 80 MiB a million orders, gone before the money columns are made
+    return _frame(columns, money, matched)
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,15 @@ def _match(book: Book) -> _Rows:
                  np.concatenate(sizes))
 
 
-def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
+def _from_book(book: Book, rows: _Rows
+               ) -> tuple[dict[str, pd.Series], dict[str, np.ndarray], np.ndarray]:
+    """Every result column the book is needed for, the money columns as integers in 1e-8
+    units, and which rows have a buy side: so the book can go before the money columns,
+    the biggest part of the result, are made from their integers."""
     n = len(rows.sell)
     matched = rows.buy >= 0
-    every = np.ones(n, dtype=bool)
     places = book.size_places[rows.sell]
     money = _money(book, rows, places, matched)
-    # Each column is made from its integers, which are then let go, so the result does
-    # not coexist with every integer column it was made from.
     buy_at = np.where(matched, rows.buy, 0)
     buy_ids = book.values("order_id", buy_at)
     buy_ids[~matched] = None  # the few unmatched rows
@@ -93,22 +96,27 @@ def _frame(book: Book, rows: _Rows) -> pd.DataFrame:
         "sell_order_id": pd.Series(book.values("order_id", rows.sell), dtype=object, copy=False),
         "buy_order_id": pd.Series(buy_ids, dtype=object, copy=False),
         "symbol": pd.Series(book.values("symbol", rows.sell), dtype=object, copy=False),
-        "allocated_size": decimal_series(rows.size, places, every),
+        "allocated_size": decimal_series(rows.size, places, np.ones(n, dtype=bool)),
         "buy_price": book.decimals("price", rows.buy),
         "sell_price": book.decimals("price", rows.sell),
+        "buy_time": book.times(rows.buy),
+        "sell_time": book.times(rows.sell),
+        "notes": pd.Series(_notes(book, rows), dtype=object, copy=False),
     }
-    del places
     fee_per_unit = money.pop("fees_per_unit")
-    columns["buy_fees_per_unit"] = decimal_series(fee_per_unit[buy_at], _MONEY_PLACES, matched)
-    columns["sell_fees_per_unit"] = decimal_series(fee_per_unit[rows.sell], _MONEY_PLACES,
-                                                   every)
-    del fee_per_unit, buy_at
-    for name in ("cost_basis_usd", "proceeds_usd", "net_proceeds_usd", "pnl_usd"):
+    money["buy_fees_per_unit"] = fee_per_unit[buy_at]
+    money["sell_fees_per_unit"] = fee_per_unit[rows.sell]
+    return columns, money, matched
+
+
+def _frame(columns: dict[str, pd.Series], money: dict[str, np.ndarray], matched: np.ndarray
+           ) -> pd.DataFrame:
+    """The result: ``columns`` and the money columns, each made from its integers, which are
+    then let go (the result never coexists with every integer column it was made from)."""
+    every = np.ones(len(matched), dtype=bool)
+    for name in list(money):
         valid = matched if name in _BUY_SIDE else every
         columns[name] = decimal_series(money.pop(name), _MONEY_PLACES, valid)
-    columns["buy_time"] = book.times(rows.buy)
-    columns["sell_time"] = book.times(rows.sell)
-    columns["notes"] = pd.Series(_notes(book, rows), dtype=object, copy=False)
     # concat, unlike the DataFrame constructor, neither re-infers nor consolidates columns;
     # the Series wrap the arrays made here (copy=False: pandas would copy each otherwise).
     return pd.concat([columns[c].rename(c) for c in ALLOCATION_COLUMNS], axis=1)
