@@ -19,7 +19,7 @@ from recon_assets.fifo.arithmetic import arithmetic_failures
 from recon_assets.fifo.columns import AllocationView, at_places, common_places, text
 from recon_assets.money import round_money
 from recon_assets.scaled import decimal_of, group_sums
-from recon_assets.trades import normalize_trades
+from recon_assets.trades import normalize_trades_scaled
 
 #: Raise when a rule's judgment or wording changes: results recorded under an older revision
 #: (:mod:`recon_assets.ledger.check_results`) are then judged afresh.
@@ -77,7 +77,7 @@ def validate_allocations(allocations: pd.DataFrame, trades: pd.DataFrame, *,
     out, so allocations naming them fail ``references_exist``. Unmatched sells are a WARN
     that does not block, unless ``strict`` makes them a blocking ERROR.
     """
-    view = AllocationView(allocations, normalize_trades(trades).trades)
+    view = AllocationView(allocations, normalize_trades_scaled(trades).trades)
     metadata: dict[str, dict[str, Any]] = {name: {} for name in RULE_NAMES}
     checks: dict[str, Callable[[], _Found]] = {
         "sells_fully_allocated": lambda: _sells_fully_allocated(view),

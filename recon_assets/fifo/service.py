@@ -523,7 +523,7 @@ def load_version(store: LedgerStore, info: versions.VersionInfo,
         allocations = versions.read_allocations(conn, info.version, columnar=True,
                                                 columns=ALLOCATION_INPUTS)
         trades = store.read_trades(symbols=info.symbols or None, assume_zero_fees=True,
-                                   conn=conn).trades
+                                   conn=conn, columnar=True).trades
     if info.skipped_rows:
         skipped = {row[0] for row in info.skipped_rows}
         trades = trades[~trades["order_id"].isin(skipped)]

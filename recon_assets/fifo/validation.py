@@ -75,7 +75,8 @@ def _by_symbol(store: LedgerStore, conn: Connection, info: versions.VersionInfo,
         allocations = versions.read_allocations(conn, info.version, missing, columnar=True,
                                                 columns=ALLOCATION_INPUTS)
         readable = [s for s in missing if s in scope]
-        trades = (store.read_trades(symbols=readable, assume_zero_fees=True, conn=conn).trades
+        trades = (store.read_trades(symbols=readable, assume_zero_fees=True, conn=conn,
+                                    columnar=True).trades
                   if readable else empty_trades())
         rows, orders = (frame.groupby("symbol").indices for frame in (allocations, trades))
         for s in missing:

@@ -25,7 +25,7 @@ def database_trades(context: dg.AssetExecutionContext, ledger: LedgerResource):
     store = ledger.get_store()
     columns = store.table_columns("trade_records")
     # a missing fee column is reported by the schema check; FIFO refuses it unless assumed
-    result = store.read_trades(assume_zero_fees=True)
+    result = store.read_trades(assume_zero_fees=True, columnar=True)
     trades = result.trades
     fingerprint = store.fingerprint()
     duplicates = [p for p in result.problems if p[2] == "duplicate order id"]
