@@ -379,7 +379,8 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
         p, plan.symbol_fingerprints).items()}}.items()))
     scales = {c: max(r.scales[c] for r in records.values() if c in r.scales)
               for c in sorted({c for r in records.values() for c in r.scales})}
-    allocations = with_scales(concat_allocations([p.allocations for p in parts]), scales)
+    # Each part at the version's scales as it is written: no stacked copy of them all.
+    allocations = (with_scales(p.allocations, scales) for p in parts if len(p.allocations))
     by_symbol = {s: r.pnl_usd for s, r in records.items() if r.pnl_usd is not None}
     total = round_money(sum(by_symbol.values(), Decimal(0)))
     trade_count = sum(r.trade_count for r in records.values())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -48,20 +48,25 @@ def clean_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def copy_frame(conn: Connection, table: str, columns: Sequence[Column],
-               frame: pd.DataFrame) -> None:
+               frame: pd.DataFrame, constants: Mapping[str, Any] | None = None) -> None:
     """COPY the frame's ``columns`` (named as the table's columns) into ``table``.
 
     ``table`` is a name the connection resolves (a temporary table works); ``columns`` give
-    each value's type, so a value is written as that type would bind it.
+    each value's type, so a value is written as that type would bind it. A column named in
+    ``constants`` has that value in every row (made chunk by chunk: the frame is not copied
+    to hold it).
     """
     names = [c.name for c in columns]
     listed = ", ".join(f'"{n}"' for n in names)
     options = pa_csv.WriteOptions(include_header=False)
+    constants = constants or {}
     with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(
             f'COPY "{table}" ({listed}) FROM STDIN (FORMAT csv)') as copy:
         for start in range(0, len(frame), _CHUNK):
             chunk = frame.iloc[start:start + _CHUNK]
-            arrays = [_csv_column(conn, chunk[c.name], c) for c in columns]
+            arrays = [_csv_column(conn, pd.Series([constants[c.name]] * len(chunk))
+                                  if c.name in constants else chunk[c.name], c)
+                      for c in columns]
             sink = io.BytesIO()
             pa_csv.write_csv(pa.table(arrays, names=names), sink, options)
             copy.write(sink.getbuffer())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 from sqlalchemy import (Connection, Integer, Text, delete, func, insert, literal, select, text,
@@ -117,28 +117,33 @@ def claim_version(conn: Connection, requested: int | None, replace: bool) -> int
     return requested
 
 
-def write_version(conn: Connection, *, version: int, batch_id: str, allocations: pd.DataFrame,
-                  allocation_time: datetime, log: dict[str, Any]) -> int:
-    """Insert a version's rows and its log entry (in the caller's transaction); return rows.
+def write_version(conn: Connection, *, version: int, batch_id: str,
+                  allocations: Iterable[pd.DataFrame], allocation_time: datetime,
+                  log: dict[str, Any]) -> int:
+    """Insert a version's rows, frame after frame, and its log entry (in the caller's
+    transaction); return rows.
 
-    On PostgreSQL through psycopg 3 the rows go in with COPY (:mod:`recon_assets.ledger.bulk`);
-    elsewhere (SQLite, psycopg2) as an executemany in batches of 10,000. The stored rows are
-    the same either way.
+    ``allocations`` may be a generator: each frame is written before the next is asked for,
+    so a version of many parts never exists twice in memory. On PostgreSQL through psycopg 3
+    the rows go in with COPY (:mod:`recon_assets.ledger.bulk`); elsewhere (SQLite, psycopg2)
+    as an executemany in batches of 10,000. The stored rows are the same either way.
     """
-    records = allocations.assign(
-        allocation_time=allocation_time, allocation_version=version,
-        allocation_batch_id=batch_id,
-    )
+    fixed = {"allocation_time": allocation_time, "allocation_version": version,
+             "allocation_batch_id": batch_id}
     columns = [c for c in fifo_allocations.columns if c.name != "id"]
-    if can_copy(conn) and len(records):
-        copy_frame(conn, fifo_allocations.name, columns, records)
-    else:
-        rows = [clean_row(r) for r in records[[c.name for c in columns]].to_dict("records")]
+    written = 0
+    for frame in allocations:
+        written += len(frame)
+        if can_copy(conn) and len(frame):
+            copy_frame(conn, fifo_allocations.name, columns, frame, constants=fixed)
+            continue
+        records = frame.assign(**fixed)[[c.name for c in columns]]
+        rows = [clean_row(r) for r in records.to_dict("records")]
         for start in range(0, len(rows), 10_000):
             conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
     conn.execute(insert(fifo_computation_log).values(
         allocation_version=version, allocation_batch_id=batch_id, **log))
-    return len(records)
+    return written
 
 
 def copy_symbols(conn: Connection, *, source: int, version: int, batch_id: str,

@@ -50,7 +50,7 @@ def write_version_then_wait(store: LedgerStore) -> None:
         number = versions.claim_version(conn, None, False)
         now = datetime.now(timezone.utc)
         versions.write_version(conn, version=number, batch_id=uuid.uuid4().hex,
-                               allocations=allocations, allocation_time=now, log={
+                               allocations=[allocations], allocation_time=now, log={
                                    "status": versions.STATUS_COMPUTED, "started_at": now,
                                    "finished_at": now, "duration_ms": 0,
                                    "trade_count": len(trades),
