@@ -98,3 +98,16 @@ def test_fills_another_sync_archived_meanwhile_are_counted_once(store, monkeypat
         assert archive_fills(conn, FILLS.head(12)) == 7
     assert count(store) == 12
     pd.testing.assert_frame_equal(read_fills(store), ARCHIVED.head(12))
+
+
+def test_archived_decimals_keep_their_digits_and_scale(store):
+    """Decimals go into the archive as they would bind (on PostgreSQL COPY formats them
+    itself): every digit, trailing zeros and all, no exponent form."""
+    amounts = [Decimal("0.00000001"), Decimal("1E-8"), Decimal("12.50000"), Decimal("7E+2"),
+               Decimal("0.123456789012345678901234567890")]
+    page = FILLS.head(len(amounts)).assign(price=amounts, size=amounts[::-1])
+    with store.begin() as conn:
+        assert archive_fills(conn, page) == len(amounts)
+    back = read_fills(store).set_index("trade_id").loc[page["trade_id"]]
+    for column in ("price", "size"):
+        assert [format(v, "f") for v in back[column]] == [format(v, "f") for v in page[column]]
