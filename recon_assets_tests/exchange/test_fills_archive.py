@@ -111,3 +111,24 @@ def test_archived_decimals_keep_their_digits_and_scale(store):
     back = read_fills(store).set_index("trade_id").loc[page["trade_id"]]
     for column in ("price", "size"):
         assert [format(v, "f") for v in back[column]] == [format(v, "f") for v in page[column]]
+
+
+def test_new_fills_are_not_looked_up_and_a_refused_copy_falls_back_to_the_lookup(
+        store, monkeypatch):
+    """On PostgreSQL a page of new fills is COPied without a lookup; a page holding an
+    archived fill (here re-read once with the same values, once with another price) is
+    refused by the unique key, then looked up: the re-read is nothing, the other price a
+    conflict, the new ones counted."""
+    lookups: list[int] = []
+    real_archived = fills._archived
+    monkeypatch.setattr(fills, "_archived",
+                        lambda conn, ids: lookups.append(len(ids)) or real_archived(conn, ids))
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS.head(5)) == 5
+    assert lookups == ([] if store.dialect == "postgresql" else [5])
+    changed = FILLS.iloc[[1]].assign(price=Decimal("1.5"))
+    page = pd.concat([FILLS.iloc[[0]], changed, FILLS.iloc[5:9]], ignore_index=True)
+    with store.begin() as conn:
+        assert archive_fills(conn, page) == 4
+    assert lookups[-1] == 6 and count(store) == 9
+    assert fills.under_review(store) == (1, 0)
