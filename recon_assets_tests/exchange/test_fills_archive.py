@@ -6,14 +6,15 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Column, Integer, MetaData, Table, func, select
 
 from recon_assets.errors import LedgerError
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import fills_frame, normalize_fills
 from recon_assets.ledger import fills
+from recon_assets.ledger.bulk import copy_frame
 from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills, set_sync_value
-from recon_assets.ledger.schema import exchange_fills
+from recon_assets.ledger.schema import UtcDateTime, exchange_fills
 from recon_assets.ledger.store import LedgerStore
 
 FILLS, _ = normalize_fills(demo_history().fills)
@@ -132,3 +133,20 @@ def test_new_fills_are_not_looked_up_and_a_refused_copy_falls_back_to_the_lookup
         assert archive_fills(conn, page) == 4
     assert lookups[-1] == 6 and count(store) == 9
     assert fills.under_review(store) == (1, 0)
+
+
+def test_copied_times_are_utc_floored_to_the_microsecond_whatever_their_zone(pg_url):
+    """COPY writes each time as the driver would bind it: the same instant in UTC, floored to
+    the microsecond (before 1970 too), a missing time as NULL."""
+    store = LedgerStore(pg_url)
+    table = Table("times", MetaData(), Column("id", Integer), Column("at", UtcDateTime))
+    times = pd.Series(pd.to_datetime(
+        ["1969-12-31T23:59:59.9999995Z", None, "2025-11-01T00:05:57.591000999Z",
+         "2026-03-29T01:30:00.000001Z"], utc=True, format="ISO8601"))
+    frame = pd.DataFrame({"id": range(4), "at": times.dt.tz_convert("Europe/Paris")})
+    with store.begin() as conn:
+        table.create(conn)
+        copy_frame(conn, "times", list(table.c), frame)
+        back = [row.at for row in conn.execute(select(table).order_by(table.c.id))]
+    assert back == [None if pd.isna(t) else t.floor("us").to_pydatetime() for t in times]
+    store.dispose()
