@@ -11,11 +11,14 @@ Only when the listing completes is the ``sequence_timestamp`` cursor advanced an
 record cleared, in the transaction of the last page. Nothing invalid is ever archived: a page
 with a bad fill is refused whole, and the fills are deduplicated on ``trade_id``.
 
-The listing runs one page ahead on a thread of its own (:func:`fetched_ahead`): page k+1 is
-requested while page k is validated and committed, so a sync takes about as long as its
-paging (the network waits release the GIL). Only the committing is sequential: pages are
-committed in listing order, and a page fetched ahead of a refused or failed one is dropped
-(the stored cursor still points at it, so the next sync fetches it again).
+A sync is a pipeline of three stages, each one page from the next, so it takes about as long
+as its paging (the network and database waits release the GIL): the listing runs on a thread
+of its own (:func:`fetched_ahead`), page k+2 is requested while page k+1 is validated and,
+on PostgreSQL, page k is committed on a thread of its own too (:func:`_committer`). Pages are
+committed one at a time in listing order; a page is committed only after every page before it
+was, and a page fetched or validated ahead of a refused or failed one is dropped (the stored
+cursor still points at it, so the next sync fetches it again). A failure is reported in page
+order: a commit that fails is raised before a later page's bad fill or failed request.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import logging
 import queue
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -33,7 +37,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from recon_assets.errors import BadRowError, ConfigError
-from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.client import ExchangeClient, Page
 from recon_assets.exchange.models import api_time, normalize_fills
 from recon_assets.ledger.fills import (archive_fills, delete_sync_value, get_sync_value,
                                        has_fills, set_sync_value)
@@ -218,37 +222,89 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
     products: set[str] = set()
     times: list[pd.Timestamp] = []
     after = before
+    committing: tuple[Future[tuple[int, str | None]], Page, pd.DataFrame] | None = None
+
+    def committed() -> None:
+        """Wait for the page being committed and count it (raising what its commit raised)."""
+        nonlocal committing, new_fills, after, pages, fetched
+        if committing is None:
+            return
+        future, page, fills = committing
+        committing = None
+        added, after = future.result()
+        new_fills += added
+        pages += 1
+        fetched += len(page.items)
+        products.update(fills["product_id"])
+        times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
+                     if len(fills) else [])
+        if progress is not None:
+            progress(len(page.items))
+
     listed = client.fill_pages(list(product_ids) if product_ids else None,
                                start_sequence_timestamp=listing.start, cursor=listing.cursor,
                                page_size=page_size)
-    with contextlib.closing(fetched_ahead(listed)) as pages_ahead:
-        for page in pages_ahead:
-            fills, problems = normalize_fills(page.items)
-            if problems:
-                raise BadRowError("exchange fills", problems)
-            seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
-            listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
-            with store.begin() as conn:
-                # again: another sync may have recorded a source meanwhile
-                if check_source(conn, client.source) is not None:
-                    set_sync_value(conn, SOURCE_NAME, client.source)
-                new_fills += archive_fills(conn, fills)
-                if page.cursor is not None:
-                    set_sync_value(conn, listing_key, listing.to_json())
-                else:
-                    after = _later(_later(before, get_sync_value(conn, name)), listing.seen)
-                    if after is not None and after != before:
-                        set_sync_value(conn, name, after)
-                    delete_sync_value(conn, listing_key)
-            pages += 1
-            fetched += len(page.items)
-            products.update(fills["product_id"])
-            times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
-                         if len(fills) else [])
-            if progress is not None:
-                progress(len(page.items))
+    with contextlib.closing(fetched_ahead(listed)) as pages_ahead, \
+            _committer(store) as commit:
+        try:
+            for page in pages_ahead:
+                fills, problems = normalize_fills(page.items)  # while the page before commits
+                committed()
+                if problems:
+                    raise BadRowError("exchange fills", problems)
+                seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
+                listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
+                committing = (commit(_commit_page, store, client.source, fills, listing,
+                                     (name, listing_key), before), page, fills)
+        finally:  # the last page; or the page before a failure, whose own failure comes first
+            committed()
     return SyncResult(
         fetched=fetched, new_fills=new_fills, requests=client.stats.requests - requests_before,
         products=tuple(sorted(products)), first_trade_time=min(times, default=None),
         last_trade_time=max(times, default=None), cursor_before=before, cursor_after=after,
         pages=pages, resumed=resumed)
+
+
+def _commit_page(store: LedgerStore, source: str, fills: pd.DataFrame, listing: Listing,
+                 names: tuple[str, str], before: str | None) -> tuple[int, str | None]:
+    """One page's transaction: its fills archived with the progress record of the listing,
+    or, on the last page (no cursor), with the advanced ``sequence_timestamp`` cursor and the
+    record cleared. Returns the new fills and the cursor after it (``before`` until the
+    listing completes)."""
+    name, listing_key = names
+    after = before
+    with store.begin() as conn:
+        # again: another sync may have recorded a source meanwhile
+        if check_source(conn, source) is not None:
+            set_sync_value(conn, SOURCE_NAME, source)
+        added = archive_fills(conn, fills)
+        if listing.cursor is not None:
+            set_sync_value(conn, listing_key, listing.to_json())
+        else:
+            after = _later(_later(before, get_sync_value(conn, name)), listing.seen)
+            if after is not None and after != before:
+                set_sync_value(conn, name, after)
+            delete_sync_value(conn, listing_key)
+    return added, after
+
+
+@contextlib.contextmanager
+def _committer(store: LedgerStore) -> Iterator[Callable[..., Future[T]]]:
+    """How pages are committed: ``submit(fn, *args)``, one after the other in the order
+    submitted. On PostgreSQL on a thread of its own, so that the next page is screened while
+    the server archives this one (its waits release the GIL); leaving the block waits for the
+    commit under way, so nothing is left writing. On SQLite in the caller's thread: there is
+    no server to wait for, and an in-memory database is one per thread."""
+    if store.dialect != "postgresql":
+        def now(fn: Callable[..., T], *args: object) -> Future[T]:
+            future: Future[T] = Future()
+            try:
+                future.set_result(fn(*args))
+            except Exception as exc:  # raised where the threaded commit's would be
+                future.set_exception(exc)
+            return future
+
+        yield now
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
+        yield pool.submit

@@ -81,14 +81,21 @@ def _csv_column(conn: Connection, values: pd.Series, column: Column) -> pa.Array
     if pd.api.types.is_datetime64_dtype(values.dtype):  # naive is UTC (UtcDateTime)
         values = values.dt.tz_localize("UTC")
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        # Written naive plus "+00": Arrow formats zoned times ten times slower.
-        naive = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
-        stamps = pa.array(naive.astype("datetime64[us]")).cast(pa.string())
-        return pc.binary_join_element_wise(stamps, "+00", "")
+        # Written naive plus "+00": Arrow formats zoned times ten times slower. Floored and
+        # cast in Arrow (the values are UTC whatever the zone): half the time of pandas.
+        stamps = pc.floor_temporal(pa.array(values.array), unit="microsecond")
+        return pc.binary_join_element_wise(
+            stamps.cast(pa.timestamp("us")).cast(pa.string()), "+00", "")
     if pd.api.types.is_bool_dtype(values.dtype):
         return pa.array(values, type=pa.bool_())
     if pd.api.types.is_integer_dtype(values.dtype):
         return pa.array(values, type=pa.int64())
+    if isinstance(column.type, ExactDecimal):
+        # A finite Decimal binds as itself: format it here, not through _as_text's three
+        # calls per value (a page of fills has 3,000 of them).
+        return pa.array([format(v, "f") if type(v) is Decimal and v.is_finite()
+                         else _as_text(conn, v, column) for v in values.tolist()],
+                        type=pa.string())
     if isinstance(column.type, Text):
         try:
             return pa.array(values, type=pa.string(), from_pandas=True)

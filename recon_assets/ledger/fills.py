@@ -31,6 +31,8 @@ from recon_assets.ledger.store import LedgerStore
 BATCH_SIZE = 1000
 #: Fills-frame columns the archive stores (``user_id`` identifies the account: not kept).
 ARCHIVED = [c for c in FILL_COLUMNS if c in exchange_fills.c]
+#: The archive's columns a COPY writes.
+_COPIED = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
@@ -57,12 +59,26 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     COPied straight into the archive (:mod:`recon_assets.ledger.bulk`), or, when another
     sync archived some of them meanwhile, into a temporary table and inserted from there in
     one statement; elsewhere they go in batches of bound rows.
+
+    On PostgreSQL the FILLs of a page whose trade ids are distinct are COPied before anything
+    is looked up: the archive's unique key refuses the COPY (rolled back to its savepoint)
+    if it holds any of them, and only then are they looked up and compared as above. A sync
+    that takes new fills (every page of a first sync) so saves the lookup, about a fifth of
+    the database's time per page; a page that repeats archived fills (the sync's overlap) costs
+    one refused COPY more.
     """
     if fills.empty:
         return 0
     fetched_at = datetime.now(timezone.utc)
     counted = is_fill(fills)
     trades, entries = fills[counted], fills[~counted]
+    if len(entries):
+        _insert(conn, exchange_fill_entries, [
+            {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
+            for row in entries[ARCHIVED].to_dict("records")])
+    if (can_copy(conn) and len(trades) and not trades["trade_id"].duplicated().any()
+            and _copied(conn, trades.assign(fetched_at=fetched_at))):
+        return len(trades)  # none was archived, so none is a re-read or a conflict
     archived = _archived(conn, trades["trade_id"])
     known = trades["trade_id"].isin(archived["trade_id"])
     unique = trades[~known].drop_duplicates("trade_id", keep="first")
@@ -75,10 +91,6 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
         _insert(conn, exchange_fill_conflicts, [
             {**row, "digest": value_digest(row), "seen_at": fetched_at}
             for row in trades[differs][ARCHIVED].to_dict("records")])
-    if len(entries):
-        _insert(conn, exchange_fill_entries, [
-            {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
-            for row in entries[ARCHIVED].to_dict("records")])
     if can_copy(conn) and len(unique):
         return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
     return _insert(conn, exchange_fills, [
@@ -114,23 +126,29 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
                for start in range(0, len(rows), BATCH_SIZE))
 
 
-def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
-    """COPY fills none of which the archive held a moment ago straight into it, under a
-    savepoint. Should another sync have archived one of them meanwhile (a unique violation),
-    roll back to the savepoint and COPY into a temporary table (dropped at commit) instead,
-    then insert only the new ones in one statement."""
-    columns = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
+def _copied(conn: Connection, fills: pd.DataFrame) -> bool:
+    """COPY fills with distinct trade ids straight into the archive, under a savepoint;
+    ``False`` (and rolled back to the savepoint) when the archive holds one of them."""
     try:
         with conn.begin_nested():
-            copy_frame(conn, exchange_fills.name, columns, fills)
-        return len(fills)
+            copy_frame(conn, exchange_fills.name, _COPIED, fills)
+        return True
     except psycopg.errors.UniqueViolation:
-        pass
+        return False
+
+
+def _archive_by_copy(conn: Connection, fills: pd.DataFrame) -> int:
+    """COPY fills none of which the archive held a moment ago straight into it
+    (:func:`_copied`). Should another sync have archived one of them meanwhile, COPY them
+    into a temporary table (dropped at commit) instead, then insert only the new ones in one
+    statement."""
+    if _copied(conn, fills):
+        return len(fills)
     staging = f"fills_incoming_{uuid.uuid4().hex[:12]}"
-    listed = ", ".join(f'"{c.name}"' for c in columns)
+    listed = ", ".join(f'"{c.name}"' for c in _COPIED)
     conn.execute(text(f'CREATE TEMPORARY TABLE "{staging}" '
                       f"(LIKE {exchange_fills.name} INCLUDING DEFAULTS) ON COMMIT DROP"))
-    copy_frame(conn, staging, columns, fills)
+    copy_frame(conn, staging, _COPIED, fills)
     return len(conn.execute(text(
         f'INSERT INTO {exchange_fills.name} ({listed}) SELECT {listed} FROM "{staging}" '
         "ON CONFLICT DO NOTHING RETURNING trade_id")).all())

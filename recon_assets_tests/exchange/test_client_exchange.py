@@ -10,6 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pandas as pd
@@ -141,7 +142,7 @@ class Scripted(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, answer: Answer):
-        self.answer, self.requests = answer, []
+        self.answer, self.requests, self.sent = answer, [], []
         super().__init__(("127.0.0.1", 0), ScriptedHandler)
 
 
@@ -150,9 +151,11 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     server: Scripted
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.requests.append((self.path, self.headers["Host"],
                                      self.headers["Authorization"]))
+        self.server.sent.append((self.path, self.headers["User-Agent"],
+                                 self.headers["Content-Type"], body))
         status, body, headers = self.server.answer(len(self.server.requests))
         payload = json.dumps(body).encode()
         self.send_response(status)
@@ -193,6 +196,21 @@ def test_jwt_binds_method_host_port_and_path(scripted, tmp_path):
                         algorithms=[key.algorithm])
     assert claims["uri"] == f"GET {host}{FILLS_PATH}" and host.startswith("127.0.0.1:")
     assert path.startswith(FILLS_PATH + "?")
+
+
+def test_a_fills_page_is_asked_exactly_as_the_sdks_get_fills_asks(scripted):
+    """The client sends the SDK's request itself (to decode the answer once): the same path,
+    query (lists repeated, no empty parameters), headers and ``{}`` body as ``get_fills``."""
+    server, client = scripted(lambda n: (200, {"fills": [], "cursor": ""}, {}))
+    fetch_all(client, product_ids=["BTC-USD", "ETH-USD"], start_sequence_timestamp=START)
+    client._rest.get_fills(product_ids=["BTC-USD", "ETH-USD"], limit=1000,
+                           start_sequence_timestamp=START)
+    ours, sdks = server.sent
+    assert ours[1:] == sdks[1:] and ours[3] == b"{}"
+    assert urlsplit(ours[0]).path == urlsplit(sdks[0]).path == FILLS_PATH
+    query = parse_qs(urlsplit(ours[0]).query)
+    assert query == parse_qs(urlsplit(sdks[0]).query)
+    assert query["product_ids"] == ["BTC-USD", "ETH-USD"] and "cursor" not in query
 
 
 def test_429_waits_for_the_reset_and_retries(scripted):

@@ -6,14 +6,15 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Column, Integer, MetaData, Table, func, select
 
 from recon_assets.errors import LedgerError
 from recon_assets.exchange.demo import demo_history
 from recon_assets.exchange.models import fills_frame, normalize_fills
 from recon_assets.ledger import fills
+from recon_assets.ledger.bulk import copy_frame
 from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills, set_sync_value
-from recon_assets.ledger.schema import exchange_fills
+from recon_assets.ledger.schema import UtcDateTime, exchange_fills
 from recon_assets.ledger.store import LedgerStore
 
 FILLS, _ = normalize_fills(demo_history().fills)
@@ -98,3 +99,54 @@ def test_fills_another_sync_archived_meanwhile_are_counted_once(store, monkeypat
         assert archive_fills(conn, FILLS.head(12)) == 7
     assert count(store) == 12
     pd.testing.assert_frame_equal(read_fills(store), ARCHIVED.head(12))
+
+
+def test_archived_decimals_keep_their_digits_and_scale(store):
+    """Decimals go into the archive as they would bind (on PostgreSQL COPY formats them
+    itself): every digit, trailing zeros and all, no exponent form."""
+    amounts = [Decimal("0.00000001"), Decimal("1E-8"), Decimal("12.50000"), Decimal("7E+2"),
+               Decimal("0.123456789012345678901234567890")]
+    page = FILLS.head(len(amounts)).assign(price=amounts, size=amounts[::-1])
+    with store.begin() as conn:
+        assert archive_fills(conn, page) == len(amounts)
+    back = read_fills(store).set_index("trade_id").loc[page["trade_id"]]
+    for column in ("price", "size"):
+        assert [format(v, "f") for v in back[column]] == [format(v, "f") for v in page[column]]
+
+
+def test_new_fills_are_not_looked_up_and_a_refused_copy_falls_back_to_the_lookup(
+        store, monkeypatch):
+    """On PostgreSQL a page of new fills is COPied without a lookup; a page holding an
+    archived fill (here re-read once with the same values, once with another price) is
+    refused by the unique key, then looked up: the re-read is nothing, the other price a
+    conflict, the new ones counted."""
+    lookups: list[int] = []
+    real_archived = fills._archived
+    monkeypatch.setattr(fills, "_archived",
+                        lambda conn, ids: lookups.append(len(ids)) or real_archived(conn, ids))
+    with store.begin() as conn:
+        assert archive_fills(conn, FILLS.head(5)) == 5
+    assert lookups == ([] if store.dialect == "postgresql" else [5])
+    changed = FILLS.iloc[[1]].assign(price=Decimal("1.5"))
+    page = pd.concat([FILLS.iloc[[0]], changed, FILLS.iloc[5:9]], ignore_index=True)
+    with store.begin() as conn:
+        assert archive_fills(conn, page) == 4
+    assert lookups[-1] == 6 and count(store) == 9
+    assert fills.under_review(store) == (1, 0)
+
+
+def test_copied_times_are_utc_floored_to_the_microsecond_whatever_their_zone(pg_url):
+    """COPY writes each time as the driver would bind it: the same instant in UTC, floored to
+    the microsecond (before 1970 too), a missing time as NULL."""
+    store = LedgerStore(pg_url)
+    table = Table("times", MetaData(), Column("id", Integer), Column("at", UtcDateTime))
+    times = pd.Series(pd.to_datetime(
+        ["1969-12-31T23:59:59.9999995Z", None, "2025-11-01T00:05:57.591000999Z",
+         "2026-03-29T01:30:00.000001Z"], utc=True, format="ISO8601"))
+    frame = pd.DataFrame({"id": range(4), "at": times.dt.tz_convert("Europe/Paris")})
+    with store.begin() as conn:
+        table.create(conn)
+        copy_frame(conn, "times", list(table.c), frame)
+        back = [row.at for row in conn.execute(select(table).order_by(table.c.id))]
+    assert back == [None if pd.isna(t) else t.floor("us").to_pydatetime() for t in times]
+    store.dispose()

@@ -100,17 +100,18 @@ def test_a_sync_the_exchange_stops_resumes_at_the_last_committed_page(sim, store
     def exchange_goes_away(count: int) -> None:
         committed.append(count)
         if len(committed) == 3:
-            # page 4 was asked for (fetched ahead) while page 3 was committed: let it arrive
+            # page 3 is reported committed once page 4 is validated, and page 5 was asked
+            # for (fetched ahead) when page 4 was taken: let it arrive
             deadline = time.monotonic() + 10
-            while client.stats.by_status.get("200", 0) < 4 and time.monotonic() < deadline:
+            while client.stats.by_status.get("200", 0) < 5 and time.monotonic() < deadline:
                 time.sleep(0.005)
             sim.stop()
             client.close()  # drop the kept-alive connection, as a dying server would
 
     with pytest.raises(ExchangeError, match="connection error"):
         sync_fills(client, store, progress=exchange_goes_away, page_size=PAGE)
-    # what arrived before the exchange went away is committed, whole: pages 1-4
-    assert committed == [PAGE] * 4 and len(archived(store)) == 4 * PAGE
+    # what arrived before the exchange went away is committed, whole: pages 1-5
+    assert committed == [PAGE] * 5 and len(archived(store)) == 5 * PAGE
     assert listing(store).cursor is not None
     with store.connect() as conn:
         assert get_sync_value(conn, cursor_name(None)) is None  # the listing is not complete
@@ -118,8 +119,8 @@ def test_a_sync_the_exchange_stops_resumes_at_the_last_committed_page(sim, store
     with Simulator(FILLS, sim.key_file, port=port) as back:  # the same exchange, back again
         resumed = sync_fills(ExchangeClient(back.url, key_file=back.key_file, retry=FAST,
                                             requests_per_second=1000), store, page_size=PAGE)
-        assert back.stats.requests == PAGES - 4  # pages 1-4 are not fetched again
-    assert resumed.resumed and resumed.new_fills == len(FILLS) - 4 * PAGE
+        assert back.stats.requests == PAGES - 5  # pages 1-5 are not fetched again
+    assert resumed.resumed and resumed.new_fills == len(FILLS) - 5 * PAGE
     assert pd.Timestamp(resumed.cursor_after) == LAST_SEQ and listing(store) is None
     pd.testing.assert_frame_equal(archived(store), exact(FILLS))
 

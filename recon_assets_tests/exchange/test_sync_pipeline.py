@@ -1,4 +1,5 @@
-"""The listing runs one page ahead of the commits (``fetched_ahead``), and what that keeps."""
+"""The sync pipeline: the listing runs one page ahead of the validation (``fetched_ahead``),
+the validation one page ahead of the commits, and what that keeps."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Iterator
 
 import pytest
 
-from recon_assets.errors import BadRowError, ExchangeError
+from recon_assets.errors import BadRowError, ExchangeError, LedgerError
+from recon_assets.exchange import sync
 from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.simulator import Simulator
-from recon_assets.exchange.sync import fetched_ahead, sync_fills
-from recon_assets.ledger.fills import read_fills
+from recon_assets.exchange.sync import Listing, fetched_ahead, listing_name, sync_fills
+from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills
+from recon_assets.ledger.store import LedgerStore
 from recon_assets_tests.exchange.test_sync_fills import FAST, later_fills
 
 
@@ -94,3 +98,57 @@ def test_exact_decimals_keep_every_digit_and_their_scale(tmp_path, store):
         got = kept.loc[fill["trade_id"], ["price", "size", "commission"]].tolist()
         assert all(type(v) is Decimal for v in got)
         assert [v.as_tuple() for v in got] == [Decimal(w).as_tuple() for w in want]
+
+
+def test_a_failed_commit_is_raised_before_the_bad_page_after_it(tmp_path, store, monkeypatch):
+    """Page 3 is validated while page 2 commits; page 2's commit fails and page 3 has a bad
+    fill: the failure that came first in page order is the one raised, page 1 stays archived
+    and the progress record still points at page 2."""
+    fills = later_fills(30)
+    fills[25] = {**fills[25], "size": "-1"}
+    calls: list[int] = []
+
+    def archive_or_fail(conn, frame):
+        calls.append(len(frame))
+        if len(calls) == 2:
+            raise LedgerError("ledger: the disk is full")
+        return archive_fills(conn, frame)
+
+    monkeypatch.setattr(sync, "archive_fills", archive_or_fail)
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        with pytest.raises(LedgerError, match="disk is full"):
+            sync_fills(client, store, page_size=10)
+    assert calls == [10, 10]
+    assert sorted(read_fills(store)["trade_id"]) == sorted(f["trade_id"] for f in fills[:10])
+    with store.connect() as conn:
+        assert Listing.from_json(get_sync_value(conn, listing_name(None))).cursor is not None
+
+
+def test_on_postgresql_the_next_page_is_validated_while_a_page_commits(tmp_path, pg_url,
+                                                                        monkeypatch):
+    store = LedgerStore(pg_url)
+    store.ensure_schema()
+    second_validated = threading.Event()
+    overlapped: list[bool] = []
+
+    def validate(records):
+        if records and records[0]["trade_id"] == fills[10]["trade_id"]:
+            second_validated.set()
+        return normalize_fills(records)
+
+    def archive(conn, frame):
+        if not overlapped:  # page 1: its commit waits until page 2 is being validated
+            overlapped.append(second_validated.wait(10))
+        return archive_fills(conn, frame)
+
+    fills = later_fills(20)
+    monkeypatch.setattr(sync, "normalize_fills", validate)
+    monkeypatch.setattr(sync, "archive_fills", archive)
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        assert sync_fills(client, store, page_size=10).new_fills == 20
+    assert overlapped == [True]
+    store.dispose()
