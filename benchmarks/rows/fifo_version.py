@@ -35,16 +35,20 @@ PER_VERSION = {"id", "allocation_version", "allocation_batch_id", "allocation_ti
 
 
 def executemany_write(conn, *, version, batch_id, allocations, allocation_time, log) -> int:
-    """The baseline: ``write_version`` as it was before COPY (commit 1572ffd)."""
-    records = allocations.assign(allocation_time=allocation_time, allocation_version=version,
-                                 allocation_batch_id=batch_id)
+    """The baseline: ``write_version`` as it was before COPY (commit 1572ffd), over each of
+    the frames ``write_version`` is now given."""
     columns = [c.name for c in fifo_allocations.columns if c.name != "id"]
-    rows = [clean_row(r) for r in records[columns].to_dict("records")]
-    for start in range(0, len(rows), 10_000):
-        conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
+    written = 0
+    for frame in allocations:
+        records = frame.assign(allocation_time=allocation_time, allocation_version=version,
+                               allocation_batch_id=batch_id)
+        rows = [clean_row(r) for r in records[columns].to_dict("records")]
+        for start in range(0, len(rows), 10_000):
+            conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
+        written += len(rows)
     conn.execute(insert(fifo_computation_log).values(
         allocation_version=version, allocation_batch_id=batch_id, **log))
-    return len(rows)
+    return written
 
 
 @contextlib.contextmanager
