@@ -29,6 +29,8 @@ from recon_assets.trades import empty_trades
 
 #: What a symbol without rows in the version is recorded under (``symbol_digests`` has none).
 _NO_ROWS = "0:0"
+#: Rows of the version read and judged at once (with the orders of the same symbols).
+_BATCH_ROWS = 250_000
 
 
 def validate_version(store: LedgerStore, info: versions.VersionInfo, *, strict: bool = False,
@@ -69,17 +71,16 @@ def _by_symbol(store: LedgerStore, conn: Connection, info: versions.VersionInfo,
     keys = {s: (digests.get(s, _NO_ROWS), current.by_symbol.get(s, "") if s in scope else "")
             for s in symbols}
     known = check_results.recorded(conn, keys, RULES_REVISION)
-    missing = [s for s in symbols if s not in known]
     fresh: dict[str, tuple[str, str, Any]] = {}
-    if missing:
-        allocations = versions.read_allocations(conn, info.version, missing, columnar=True,
+    for batch in _batches([s for s in symbols if s not in known], keys):
+        allocations = versions.read_allocations(conn, info.version, batch, columnar=True,
                                                 columns=ALLOCATION_INPUTS)
-        readable = [s for s in missing if s in scope]
+        readable = [s for s in batch if s in scope]
         trades = (store.read_trades(symbols=readable, assume_zero_fees=True, conn=conn,
                                     columnar=True).trades
                   if readable else empty_trades())
         rows, orders = (frame.groupby("symbol").indices for frame in (allocations, trades))
-        for s in missing:
+        for s in batch:
             results = recorded_form(validate_allocations(
                 allocations.take(rows.get(s, [])).reset_index(drop=True),
                 trades.take(orders.get(s, [])).reset_index(drop=True)))
@@ -87,3 +88,18 @@ def _by_symbol(store: LedgerStore, conn: Connection, info: versions.VersionInfo,
                 return None
             fresh[s] = (*keys[s], results)
     return [known[s] if s in known else fresh[s][2] for s in symbols], fresh
+
+
+def _batches(symbols: list[str], keys: dict[str, tuple[str, str]]) -> list[list[str]]:
+    """The symbols in runs of about :data:`_BATCH_ROWS` rows of the version (a symbol alone
+    when larger), so a version and its ledger are never all in memory at once."""
+    batches: list[list[str]] = []
+    rows = _BATCH_ROWS
+    for s in symbols:
+        size = check_results.digest_rows(keys[s][0])
+        if not batches or rows + size > _BATCH_ROWS:
+            batches.append([])
+            rows = 0
+        batches[-1].append(s)
+        rows += size
+    return batches

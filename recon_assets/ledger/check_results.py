@@ -48,6 +48,11 @@ def digest(count: int, total: object) -> str:
     return f"{count}:{total}"
 
 
+def digest_rows(value: str) -> int:
+    """How many rows a :func:`digest` is of."""
+    return int(value.split(":", 1)[0])
+
+
 def symbol_digests(conn: Connection, version: int, columns: Sequence[str]
                    ) -> dict[str, str] | None:
     """Symbol -> the digest of version ``version``'s rows of it over ``columns``; None where

@@ -118,3 +118,21 @@ def test_a_row_naming_another_symbols_order_is_judged_with_the_whole_version(pg_
     shown = next(r for r in results if r.name == "references_exist").failing
     assert any("buy is another symbol in the ledger" in f["detail"] for f in shown)
     assert said == [] and recorded(store) == before  # judged whole, nothing recorded
+
+
+def test_a_version_is_judged_a_batch_of_symbols_at_a_time(pg_url, monkeypatch):
+    """With batches smaller than a symbol, every symbol is read and judged on its own, and
+    the results are still the whole version's."""
+    from recon_assets.fifo import validation
+
+    history = demo_backfill(pg_url)
+    store = history.store()
+    monkeypatch.setattr(validation, "_BATCH_ROWS", 1)
+    reads: list[list[str]] = []
+    read = validation.versions.read_allocations
+    monkeypatch.setattr(validation.versions, "read_allocations",
+                        lambda conn, version, symbols=None, **kw:
+                        reads.append(list(symbols or [])) or read(conn, version, symbols, **kw))
+    judged(store, 2)
+    symbols = resolve_version(store, 2).symbols
+    assert reads[:len(symbols)] == [[s] for s in sorted(symbols)]
