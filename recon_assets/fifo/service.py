@@ -352,6 +352,10 @@ def stored_summary(info: versions.VersionInfo) -> VersionSummary:
         skipped_rows=[tuple(r) for r in info.skipped_rows], reused=True)
 
 
+#: Rows of a part brought to the version's scales and written at once.
+_WRITE_SLICE = 100_000
+
+
 def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocations], *,
                    version: int | None = None, replace: bool = False,
                    skip_bad_rows: bool = False,
@@ -379,8 +383,10 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
         p, plan.symbol_fingerprints).items()}}.items()))
     scales = {c: max(r.scales[c] for r in records.values() if c in r.scales)
               for c in sorted({c for r in records.values() for c in r.scales})}
-    # Each part at the version's scales as it is written: no stacked copy of them all.
-    allocations = (with_scales(p.allocations, scales) for p in parts if len(p.allocations))
+    # Each part at the version's scales as it is written, a slice at a time: no stacked or
+    # rescaled copy of them all.
+    allocations = (with_scales(p.allocations.iloc[start:start + _WRITE_SLICE], scales)
+                   for p in parts for start in range(0, len(p.allocations), _WRITE_SLICE))
     by_symbol = {s: r.pnl_usd for s, r in records.items() if r.pnl_usd is not None}
     total = round_money(sum(by_symbol.values(), Decimal(0)))
     trade_count = sum(r.trade_count for r in records.values())

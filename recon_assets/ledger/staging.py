@@ -76,8 +76,10 @@ def read_parts(conn: Connection, run_id: str, symbols: Iterable[str]
                ) -> list[SymbolAllocations]:
     """The staged results of every planned symbol, in plan order; a missing one is an error
     (a version is written whole or not at all)."""
-    rows = {r["symbol"]: r for r in conn.execute(select(fifo_staging).where(
-        fifo_staging.c.run_id == run_id)).mappings()}
+    table = fifo_staging
+    rows = {symbol: (count, problems, data) for symbol, count, problems, data in conn.execute(
+        select(table.c.symbol, table.c.trade_count, table.c.problems, table.c.allocations)
+        .where(table.c.run_id == run_id))}
     wanted = list(symbols)
     missing = [s for s in wanted if s not in rows]
     if missing:
@@ -85,10 +87,11 @@ def read_parts(conn: Connection, run_id: str, symbols: Iterable[str]
                           "fifo_staging; nothing written")
     parts = []
     for s in wanted:
-        problems = [tuple(p) for p in rows[s]["problems"]]
-        frame = _from_bytes(rows[s]["allocations"])
-        parts.append(SymbolAllocations((s,), {s: rows[s]["trade_count"]}, frame, problems,
-                                       {s: problems},
+        count, listed, data = rows.pop(s)  # each part's bytes go once it is decoded
+        problems = [tuple(p) for p in listed]
+        frame = _from_bytes(data)
+        del data
+        parts.append(SymbolAllocations((s,), {s: count}, frame, problems, {s: problems},
                                        {s: decimal_scales(frame)} if len(frame) else {}))
     return parts
 
