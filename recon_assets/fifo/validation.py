@@ -28,7 +28,7 @@ from recon_assets.ledger.store import LedgerStore
 from recon_assets.trades import empty_trades
 
 #: What a symbol without rows in the version is recorded under (``symbol_digests`` has none).
-_NO_ROWS = "0:0"
+_NO_ROWS = check_results.digest(0, 0)
 #: Rows of the version read and judged at once (with the orders of the same symbols).
 _BATCH_ROWS = 250_000
 
