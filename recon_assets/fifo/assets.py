@@ -6,13 +6,13 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import pandas as pd
-from sqlalchemy import select
 
 from recon_assets.fifo.partitions import FIFO_VERSIONS, version_of
 from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl, daily_report
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
+from recon_assets.ledger.bulk import insert_ignoring_duplicates
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
@@ -59,18 +59,19 @@ def unmatched_sells(context: dg.AssetExecutionContext,
     frame = review_frame(rows)
     now = datetime.now(timezone.utc)
     with store.begin() as conn:
-        queued = set(conn.execute(select(manual_review_queue.c.sell_order_id).where(
-            manual_review_queue.c.allocation_version == info.version)).scalars())
-        new_rows = [{
+        # Insert-ignore, not read-then-insert: two runs of one version (one wrote it, the other
+        # found it stored) queue its sells at the same moment, and each sell goes in once.
+        entries = [{
             "sell_order_id": r.sell_order_id, "symbol": r.symbol, "sell_time": r.sell_time,
             "sell_size": r.sell_size, "unmatched_size": r.unmatched_size,
             "inventory_at_sell": r.inventory_at_sell, "allocation_version": info.version,
             "status": "open", "created_at": now, "notes": r.notes,
-        } for r in frame.itertuples() if r.sell_order_id not in queued]
-        if new_rows:
-            conn.execute(manual_review_queue.insert(), new_rows)
+        } for r in frame.itertuples()]
+        queue = insert_ignoring_duplicates(conn, manual_review_queue).returning(
+            manual_review_queue.c.id)
+        newly_queued = len(conn.execute(queue, entries).all()) if entries else 0
     context.log.info(f"version {info.version}: {len(frame)} unmatched sells, "
-                     f"{len(new_rows)} newly queued for review")
+                     f"{newly_queued} newly queued for review")
     per_symbol = frame.groupby("symbol").size().to_dict() if not frame.empty else {}
     return dg.MaterializeResult(metadata={
         "allocation_version": dg.MetadataValue.int(info.version),

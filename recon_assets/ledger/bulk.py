@@ -19,7 +19,9 @@ import pandas as pd
 import pyarrow as pa
 from pyarrow import compute as pc
 from pyarrow import csv as pa_csv
-from sqlalchemy import BigInteger, Column, Connection, Executable, Integer, Text, text
+from sqlalchemy import BigInteger, Column, Connection, Executable, Integer, Table, Text, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import Insert
 
 from recon_assets.ledger.schema import ExactDecimal, UtcDateTime
 from recon_assets.money import to_decimal
@@ -30,6 +32,16 @@ _CHUNK = 100_000
 def can_copy(conn: Connection) -> bool:
     """Whether :func:`copy_frame` works on this connection (PostgreSQL through psycopg 3)."""
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL) / ``INSERT OR IGNORE`` (SQLite): rows
+    another writer stored first (or meanwhile, in a concurrent run) are left as they are."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).prefix_with("OR IGNORE")
+    raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
 
 
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,11 +19,10 @@ import pandas as pd
 import psycopg
 from sqlalchemy import Connection, Text, bindparam, cast, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Insert
 
 from recon_assets.exchange.models import (FILL_COLUMNS, FILL_TYPE, entry_key, fills_frame,
                                           is_fill, same_values, value_digest)
-from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame
+from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame, insert_ignoring_duplicates
 from recon_assets.ledger.schema import (exchange_fill_conflicts, exchange_fill_entries,
                                         exchange_fills, sync_state)
 from recon_assets.ledger.store import LedgerStore
@@ -33,15 +32,6 @@ BATCH_SIZE = 1000
 ARCHIVED = [c for c in FILL_COLUMNS if c in exchange_fills.c]
 #: The archive's columns a COPY writes.
 _COPIED = [exchange_fills.c[c] for c in [*ARCHIVED, "fetched_at"]]
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL) / ``INSERT OR IGNORE`` (SQLite)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).prefix_with("OR IGNORE")
-    raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
 
 
 def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
@@ -121,7 +111,7 @@ def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
     # to_dict gives Python scalars (bools, ints); clean_row turns Timestamps into datetimes.
     rows = [clean_row(row) for row in rows]
     key = list(table.primary_key.columns)[0]
-    stmt = _insert_ignoring_duplicates(conn, table).returning(key)
+    stmt = insert_ignoring_duplicates(conn, table).returning(key)
     return sum(len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
                for start in range(0, len(rows), BATCH_SIZE))
 

@@ -167,3 +167,38 @@ def test_two_concurrent_backfill_applies_insert_each_order_once(ledger_url):
     assert count(ledger_url, "SELECT count(DISTINCT applied_by) FROM backfill_requests") == 1
     assert count(ledger_url, "SELECT count(*) FROM backfill_requests "
                              "WHERE status = 'applied'") == len(ids)
+
+
+def test_a_sell_queued_by_another_run_meanwhile_is_not_queued_twice(pg_url):
+    """Two runs of one version (one wrote it, the other found it stored) queue its unmatched
+    sells at the same moment. Here the other run's queue rows are inserted and held
+    uncommitted until this run's ``unmatched_sells`` waits on them: the run then leaves them
+    as they are (0 newly queued) and succeeds, not with a unique-key failure (exit 3)."""
+    seed_trade_records(pg_url, HISTORY.ledger_orders)
+    assert start_cli(["fifo", "-q"], child_env(DATABASE_URL=pg_url)).finish()[0] == 0
+    store = LedgerStore(pg_url)
+    with store.begin() as other:
+        other.execute(text(
+            "INSERT INTO manual_review_queue (sell_order_id, symbol, allocation_version, "
+            "sell_time, sell_size, unmatched_size, inventory_at_sell, status, created_at, notes) "
+            "SELECT sell_order_id, symbol, 2, sell_time, sell_size, unmatched_size, "
+            "inventory_at_sell, status, created_at, notes FROM manual_review_queue "
+            "WHERE allocation_version = 1"))
+        run = start_cli(["fifo", "--force"], child_env(DATABASE_URL=pg_url))
+        deadline = time.monotonic() + HANG_SECONDS
+        with store.connect() as watcher:
+            while not watcher.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'INSERT INTO manual_review_queue%'")).scalar():
+                watcher.rollback()  # pg_stat_activity is a snapshot per transaction
+                assert run.proc.poll() is None, run.finish()
+                assert time.monotonic() < deadline, "the run never reached the queue"
+                time.sleep(0.05)
+    code, out, err = run.finish()
+    store.dispose()
+    assert code == 0, (out, err)
+    assert _reported(out) == 2
+    assert "version 2: 5 unmatched sells, 0 newly queued for review" in err
+    assert count(pg_url, "SELECT count(*) FROM manual_review_queue "
+                         "WHERE allocation_version = 2") == 5
+    assert set(_assert_complete(pg_url)) == {1, 2}
