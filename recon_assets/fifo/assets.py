@@ -2,6 +2,8 @@
 ``unmatched_sells`` and ``daily_pnl_report``."""
 
 
+import os
+import uuid
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -98,7 +100,13 @@ def daily_pnl_report(context: dg.AssetExecutionContext,
                   else daily_pnl(versions.read_allocations(conn, info.version, columnar=True)))
     path = ledger.reports_dir() / f"daily_pnl_v{info.version}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    report.to_csv(path, index=False)
+    # Written aside and renamed: a reader (or a second run of the version) never sees half.
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        report.to_csv(partial, index=False)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     context.log.info(f"version {info.version}: {len(report)} (day, symbol) rows -> {path}")
     recent = report.sort_values(["day", "symbol"], ascending=[False, True]).head(30)
     return dg.MaterializeResult(metadata={

@@ -169,7 +169,7 @@ def test_two_concurrent_backfill_applies_insert_each_order_once(ledger_url):
                              "WHERE status = 'applied'") == len(ids)
 
 
-def test_a_sell_queued_by_another_run_meanwhile_is_not_queued_twice(pg_url):
+def test_a_sell_queued_by_another_run_meanwhile_is_not_queued_twice(pg_url, recon_home):
     """Two runs of one version (one wrote it, the other found it stored) queue its unmatched
     sells at the same moment. Here the other run's queue rows are inserted and held
     uncommitted until this run's ``unmatched_sells`` waits on them: the run then leaves them
@@ -202,3 +202,6 @@ def test_a_sell_queued_by_another_run_meanwhile_is_not_queued_twice(pg_url):
     assert count(pg_url, "SELECT count(*) FROM manual_review_queue "
                          "WHERE allocation_version = 2") == 5
     assert set(_assert_complete(pg_url)) == {1, 2}
+    # Each version's report was written aside and renamed: no partial file is left.
+    assert sorted(p.name for p in (recon_home / "reports").iterdir()) == [
+        "daily_pnl_v1.csv", "daily_pnl_v2.csv"]
