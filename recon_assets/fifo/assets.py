@@ -14,7 +14,7 @@ from recon_assets.fifo.reports import DAILY_COLUMNS, daily_pnl, daily_report
 from recon_assets.fifo.review import unmatched_sells as review_frame
 from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger import versions
-from recon_assets.ledger.bulk import insert_ignoring_duplicates
+from recon_assets.ledger.bulk import insert_new
 from recon_assets.ledger.resources import LedgerResource
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.ledger.schema import manual_review_queue
@@ -69,9 +69,7 @@ def unmatched_sells(context: dg.AssetExecutionContext,
             "inventory_at_sell": r.inventory_at_sell, "allocation_version": info.version,
             "status": "open", "created_at": now, "notes": r.notes,
         } for r in frame.itertuples()]
-        queue = insert_ignoring_duplicates(conn, manual_review_queue).returning(
-            manual_review_queue.c.id)
-        newly_queued = len(conn.execute(queue, entries).all()) if entries else 0
+        newly_queued = insert_new(conn, manual_review_queue, entries)
     context.log.info(f"version {info.version}: {len(frame)} unmatched sells, "
                      f"{newly_queued} newly queued for review")
     per_symbol = frame.groupby("symbol").size().to_dict() if not frame.empty else {}

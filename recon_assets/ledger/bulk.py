@@ -21,7 +21,6 @@ from pyarrow import compute as pc
 from pyarrow import csv as pa_csv
 from sqlalchemy import BigInteger, Column, Connection, Executable, Integer, Table, Text, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql import Insert
 
 from recon_assets.ledger.schema import ExactDecimal, UtcDateTime
 from recon_assets.money import to_decimal
@@ -34,14 +33,26 @@ def can_copy(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
 
 
-def insert_ignoring_duplicates(conn: Connection, table: Table) -> Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` (PostgreSQL) / ``INSERT OR IGNORE`` (SQLite): rows
-    another writer stored first (or meanwhile, in a concurrent run) are left as they are."""
+#: Rows bound per insert-ignore statement.
+INSERT_BATCH = 1000
+
+
+def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert-ignore ``rows`` in batches (``INSERT ... ON CONFLICT DO NOTHING`` on PostgreSQL,
+    ``INSERT OR IGNORE`` on SQLite) and say how many were new, by the table's first key
+    column. A row another writer stored first, or is storing meanwhile in a concurrent run,
+    is left as it is: no read-then-insert window in which both insert."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).prefix_with("OR IGNORE")
-    raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif conn.dialect.name == "sqlite":
+        statement = sqlite.insert(table).prefix_with("OR IGNORE")
+    else:
+        raise NotImplementedError(f"no insert-ignore for {conn.dialect.name}")
+    statement = statement.returning(list(table.primary_key.columns)[0])
+    # Rows from DataFrames (to_dict, itertuples): NaN/NaT to None, Timestamps to datetimes.
+    cleaned = [clean_row(dict(row)) for row in rows]
+    return sum(len(conn.execute(statement, cleaned[start:start + INSERT_BATCH]).all())
+               for start in range(0, len(cleaned), INSERT_BATCH))
 
 
 def clean_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from sqlalchemy import Connection, select, text, tuple_
 
-from recon_assets.ledger.bulk import insert_ignoring_duplicates
+from recon_assets.ledger.bulk import insert_new
 from recon_assets.ledger.schema import ExactDecimal, fifo_allocations, fifo_check_results
 
 #: ``hash_record_extended`` is there from this server version on.
@@ -86,7 +86,7 @@ def record(conn: Connection, entries: Mapping[str, tuple[str, str, Any]], revisi
     if not entries:
         return
     now = datetime.now(timezone.utc)
-    conn.execute(insert_ignoring_duplicates(conn, fifo_check_results), [
+    insert_new(conn, fifo_check_results, [
         {"symbol": symbol, "rows_digest": digest, "ledger_fingerprint": ledger,
          "rules_revision": revision, "results": results, "recorded_at": now}
         for symbol, (digest, ledger, results) in entries.items()])

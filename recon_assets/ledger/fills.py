@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from recon_assets.exchange.models import (FILL_COLUMNS, FILL_TYPE, entry_key, fills_frame,
                                           is_fill, same_values, value_digest)
-from recon_assets.ledger.bulk import can_copy, clean_row, copy_frame, insert_ignoring_duplicates
+from recon_assets.ledger.bulk import can_copy, copy_frame, insert_new
 from recon_assets.ledger.schema import (exchange_fill_conflicts, exchange_fill_entries,
                                         exchange_fills, sync_state)
 from recon_assets.ledger.store import LedgerStore
@@ -63,7 +63,7 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     counted = is_fill(fills)
     trades, entries = fills[counted], fills[~counted]
     if len(entries):
-        _insert(conn, exchange_fill_entries, [
+        insert_new(conn, exchange_fill_entries, [
             {**row, "entry_key": entry_key(row), "fetched_at": fetched_at}
             for row in entries[ARCHIVED].to_dict("records")])
     if (can_copy(conn) and len(trades) and not trades["trade_id"].duplicated().any()
@@ -78,12 +78,12 @@ def archive_fills(conn: Connection, fills: pd.DataFrame) -> int:
     else:  # every fill is its own first report: nothing to compare
         differs = np.zeros(len(trades), dtype=bool)
     if differs.any():
-        _insert(conn, exchange_fill_conflicts, [
+        insert_new(conn, exchange_fill_conflicts, [
             {**row, "digest": value_digest(row), "seen_at": fetched_at}
             for row in trades[differs][ARCHIVED].to_dict("records")])
     if can_copy(conn) and len(unique):
         return _archive_by_copy(conn, unique.assign(fetched_at=fetched_at))
-    return _insert(conn, exchange_fills, [
+    return insert_new(conn, exchange_fills, [
         {**row, "fetched_at": fetched_at} for row in unique[ARCHIVED].to_dict("records")])
 
 
@@ -104,16 +104,6 @@ def _archived(conn: Connection, trade_ids: pd.Series) -> pd.DataFrame:
                 for row in conn.execute(query.where(
                     exchange_fills.c.trade_id.in_(ids[i:i + BATCH_SIZE])))]
     return fills_frame(rows)[ARCHIVED]
-
-
-def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> int:
-    """Insert-ignore bound rows in batches; how many were new (by the table's first key)."""
-    # to_dict gives Python scalars (bools, ints); clean_row turns Timestamps into datetimes.
-    rows = [clean_row(row) for row in rows]
-    key = list(table.primary_key.columns)[0]
-    stmt = insert_ignoring_duplicates(conn, table).returning(key)
-    return sum(len(conn.execute(stmt, rows[start:start + BATCH_SIZE]).all())
-               for start in range(0, len(rows), BATCH_SIZE))
 
 
 def _copied(conn: Connection, fills: pd.DataFrame) -> bool:
