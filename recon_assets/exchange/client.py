@@ -12,6 +12,8 @@ names the account the fills come from.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import random
 import threading
@@ -23,11 +25,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import requests
 from coinbase import jwt_generator
 from coinbase.constants import API_PREFIX, BASE_URL
 from coinbase.rest import RESTClient
 from coinbase.rest.rest_base import handle_exception
+from pyarrow import json as pa_json
 
 from recon_assets.errors import ConfigError, ExchangeError
 from recon_assets.exchange.models import api_time
@@ -48,10 +52,67 @@ DEFAULT_REQUESTS_PER_SECOND = 15.0
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a listing, and the server's cursor for the next (``None``: the last)."""
+    """One page of a listing, and the server's cursor for the next (``None``: the last).
 
-    items: list[dict]
+    A page of fills also holds its fills as Arrow's JSON reader parsed them from the answer
+    (``arrow``: a struct array, one element per fill) when the answer had the usual layout:
+    :func:`~recon_assets.exchange.models.normalize_arrow` then screens columns without a
+    Python object per value, and ``items`` (the ``Fill`` dicts) are decoded from ``body``
+    only when asked for (a page that is not plain, or a caller that wants dicts).
+    """
+
     cursor: str | None
+    count: int
+    arrow: pa.StructArray | None = None
+    body: bytes | None = None
+    decoded: list[dict] | None = None
+
+    @functools.cached_property
+    def items(self) -> list[dict]:
+        if self.decoded is not None:
+            return self.decoded
+        return list(json.loads(self.body or b"{}").get("fills") or [])
+
+
+@dataclass(frozen=True)
+class _FillsAnswer:
+    """A ``get_fills`` answer that Arrow parsed: its fills, cursor and ``has_next``."""
+
+    fills: pa.StructArray | None
+    count: int
+    cursor: str | None
+    has_next: bool | None
+    body: bytes
+
+
+def _parsed_by_arrow(body: bytes) -> _FillsAnswer | None:
+    """The answer parsed by Arrow's JSON reader (which releases the GIL, unlike ``json``),
+    or ``None`` when it does not have the usual layout (one object whose ``fills`` is a
+    list of objects, each field of one JSON type throughout, ``cursor`` text, ``has_next``
+    a boolean): such an answer is decoded by ``json`` as before, errors included."""
+    try:
+        table = pa_json.read_json(pa.BufferReader(body), read_options=pa_json.ReadOptions(
+            use_threads=False, block_size=max(len(body), 1) + 1),
+            parse_options=pa_json.ParseOptions(newlines_in_values=True))
+        table.validate(full=True)  # a null among the objects makes a malformed list (pyarrow 26)
+    except pa.ArrowException:
+        return None
+    names = table.schema.names
+    if table.num_rows != 1:  # not one JSON object
+        return None
+    kinds = {name: table.schema.field(name).type for name in names}
+    if not all(pa.types.is_null(kinds.get(name, pa.null())) or check(kinds[name])
+               for name, check in (("cursor", pa.types.is_string),
+                                   ("has_next", pa.types.is_boolean))):
+        return None
+    head = {name: table.column(name)[0].as_py() for name in names if name != "fills"}
+    fills = kinds.get("fills", pa.null())
+    if pa.types.is_null(fills) or table.column("fills").null_count:
+        return _FillsAnswer(None, 0, head.get("cursor"), head.get("has_next"), body)
+    if not (pa.types.is_list(fills) and pa.types.is_struct(fills.value_type)):
+        return None  # e.g. a list of nulls or numbers: json and the validation judge it
+    listed = table.column("fills").combine_chunks().flatten()
+    return _FillsAnswer(listed, len(listed), head.get("cursor"), head.get("has_next"), body)
 
 
 @dataclass(frozen=True)
@@ -188,9 +249,11 @@ class ExchangeClient:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _get_fills(self, **params: Any) -> dict[str, Any]:
+    def _get_fills(self, **params: Any) -> _FillsAnswer | dict[str, Any]:
         """The SDK's ``get_fills`` request (same path, parameters, headers, JWT, session and
-        HTTP error), answered as its plain JSON dict decoded once. Building
+        HTTP error), answered as parsed by Arrow (:func:`_parsed_by_arrow`), else as its plain
+        JSON dict decoded once (a body that is no JSON raises here, inside the retries).
+        Building
         ``ListFillsResponse`` objects and turning them back with ``to_dict()`` costs more CPU
         per page of 1,000 fills than validating them, and the SDK's own ``send_request``
         decodes every answer twice, once to format the whole page into a debug message that
@@ -201,7 +264,7 @@ class ExchangeClient:
             params={k: v for k, v in params.items() if v is not None},
             headers=rest.set_headers("GET", FILLS_PATH), timeout=rest.timeout)
         handle_exception(response)
-        return response.json()
+        return _parsed_by_arrow(response.content) or response.json()
 
     def _pages(self, path: str, method: Callable[..., Any], key: str, params: dict[str, Any],
                max_pages: int, resume: str | None = None) -> Iterator[Page]:
@@ -215,11 +278,17 @@ class ExchangeClient:
                             "listing from its first page", path)
                 cursor = resume = None
                 response = self._call(path, method, {**params, "cursor": None})
-            body = response if isinstance(response, dict) else response.to_dict()
-            cursor = body.get("cursor") or None
-            if body.get("has_next") is False:
-                cursor = None
-            yield Page(list(body.get(key) or []), cursor)
+            if isinstance(response, _FillsAnswer):
+                cursor, has_next = response.cursor, response.has_next
+            else:
+                body = response if isinstance(response, dict) else response.to_dict()
+                cursor, has_next = body.get("cursor"), body.get("has_next")
+            cursor = None if has_next is False else cursor or None
+            if isinstance(response, _FillsAnswer):
+                yield Page(cursor, response.count, response.fills, response.body)
+            else:
+                items = list(body.get(key) or [])
+                yield Page(cursor, len(items), decoded=items)
             if cursor is None:
                 return
             if cursor in seen:

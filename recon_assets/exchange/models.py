@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable
@@ -249,7 +250,7 @@ def normalize_fills(records: list[dict[str, Any]]
     records = list(records)
     if not records:
         return _empty_frame().copy(), []
-    plain, typed = _plain_fills(records)
+    plain, typed = _plain_fills(_record_columns(records))
     keep = plain.copy()
     problems: list[tuple[str, str, str]] = []
     for i in np.flatnonzero(~plain):
@@ -260,6 +261,23 @@ def normalize_fills(records: list[dict[str, Any]]
             for column in FILL_COLUMNS:
                 typed[column][i] = (row[column].value if column in TIME_COLUMNS
                                     else row[column])
+    return _typed_frame(typed, keep), problems
+
+
+def normalize_arrow(fills: pa.StructArray) -> pd.DataFrame | None:
+    """:func:`normalize_fills` of a page of fills as Arrow's JSON reader parsed them (one
+    struct per fill), when every fill is plain (:func:`_plain_fills`): the same frame,
+    screened and typed from the columns without a Python object per value but the
+    decimals. ``None`` when some fill is not plain: that page goes through
+    :func:`normalize_fills` as dicts, which words each problem."""
+    if not len(fills):
+        return _empty_frame().copy()
+    plain, typed = _plain_fills(_arrow_columns(fills))
+    return _typed_frame(typed, plain) if plain.all() else None
+
+
+def _typed_frame(typed: dict[str, np.ndarray], keep: np.ndarray) -> pd.DataFrame:
+    """The fills frame of the ``keep`` rows of typed columns (times as int64 nanoseconds)."""
     columns: dict[str, Any] = {c: pd.Series(typed[c][keep], dtype=object)
                                for c in FILL_COLUMNS}
     for column in TIME_COLUMNS:
@@ -267,7 +285,7 @@ def normalize_fills(records: list[dict[str, Any]]
             "datetime64[ns]")).tz_localize("UTC")
     columns["size_in_quote"] = typed["size_in_quote"][keep].astype(bool)
     columns["conflicting"] = np.zeros(int(keep.sum()), dtype=bool)
-    return _ordered(pd.DataFrame(columns)), problems
+    return _ordered(pd.DataFrame(columns))
 
 
 def _check_record(i: int, fill: Any) -> tuple[dict[str, Any] | None,
@@ -292,12 +310,60 @@ _NONZERO_RE2 = "[1-9]"
 _SIDE_RE2 = "^(BUY|SELL)$"
 
 
-def _matches(values: list[Any], pattern: str) -> np.ndarray:
-    """Which values are ``str`` matching the RE2 ``pattern`` (anything else: False)."""
-    if set(map(type, values)) != {str}:
-        values = [v if type(v) is str else None for v in values]
-    found = pc.match_substring_regex(pa.array(values, type=pa.string()), pattern)
+def _matches(text: pa.Array, pattern: str) -> np.ndarray:
+    """Which values of a text column match the RE2 ``pattern`` (a null: False)."""
+    found = pc.match_substring_regex(text, pattern)
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """A page's fields column by column, as :func:`_plain_fills` screens them: ``text`` (a
+    value that is not a ``str`` is null there), ``absent`` (the field missing or null),
+    ``values`` (object arrays of the values as they came), ``objects`` (which records are
+    objects at all) and ``real_bool`` (which ``size_in_quote`` are JSON booleans)."""
+
+    text: dict[str, pa.Array]
+    absent: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    objects: np.ndarray
+    real_bool: np.ndarray
+
+
+def _record_columns(records: list[Any]) -> _Columns:
+    """The columns of ``Fill`` dicts (a record that is no dict has every field missing)."""
+    dicts = [r if isinstance(r, dict) else {} for r in records]
+    raw = {c: [r.get(c) for r in dicts] for c in FILL_COLUMNS}
+    text = {}
+    for column, values in raw.items():
+        if set(map(type, values)) - {str, type(None)}:
+            values = [v if type(v) is str else None for v in values]
+        text[column] = pa.array(values, type=pa.string())
+    return _Columns(
+        text, {c: np.array([v is None for v in values]) for c, values in raw.items()},
+        {c: np.array(values, dtype=object) for c, values in raw.items()},
+        np.array([isinstance(r, dict) for r in records], dtype=bool),
+        np.array([type(v) is bool for v in raw["size_in_quote"]], dtype=bool))
+
+
+def _arrow_columns(fills: pa.StructArray) -> _Columns:
+    """The columns of fills parsed by Arrow's JSON reader: a field of one JSON type
+    throughout, so a column that is not text has no ``str`` in it."""
+    fields = dict(zip((f.name for f in fills.type), fills.flatten()))
+    n = len(fills)
+    text, absent, values = {}, {}, {}
+    for column in FILL_COLUMNS:
+        field = fields.get(column, pa.nulls(n))
+        absent[column] = field.is_null().to_numpy(zero_copy_only=False)
+        text[column] = field if pa.types.is_string(field.type) else pa.nulls(n, pa.string())
+        values[column] = (field.to_numpy(zero_copy_only=False).astype(object)
+                          if pa.types.is_string(field.type) or pa.types.is_boolean(field.type)
+                          else np.full(n, None, dtype=object))  # such a row is not plain
+    flag = fields.get("size_in_quote", pa.nulls(n))
+    real_bool = (~absent["size_in_quote"] if pa.types.is_boolean(flag.type)
+                 else np.zeros(n, dtype=bool))
+    return _Columns(text, absent, values, ~fills.is_null().to_numpy(zero_copy_only=False),
+                    real_bool)
 
 
 def _utc_nanoseconds(times: np.ndarray) -> np.ndarray:
@@ -319,34 +385,32 @@ def _one_moment(text: str) -> np.datetime64:
         return np.datetime64("NaT", "ns")
 
 
-def _plain_fills(records: list[Any]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _plain_fills(columns: _Columns) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which records are plain fills, and every column typed as :func:`_check_fill` would
     type it, row for row (object arrays; times as int64 nanoseconds since the epoch, UTC);
     the values of rows that are not plain are meaningless.
 
-    A plain fill is a dict with every required field present as text in its canonical form
-    (``BUY``/``SELL``, a ``BASE-QUOTE`` or derivative product id, ``...T..:..:..[.f]Z``
+    A plain fill is an object with every required field present as text in its canonical
+    form (``BUY``/``SELL``, a ``BASE-QUOTE`` or derivative product id, ``...T..:..:..[.f]Z``
     times from 1900 to 2199, unsigned amounts under 1e15 with at most 30 places, ``price``
     and ``size`` not zero), optional text absent or not blank, and a real bool
     ``size_in_quote``: its typed values are its own, with decimals and times parsed.
     """
-    dicts = [r if isinstance(r, dict) else {} for r in records]
-    raw = {c: [r.get(c) for r in dicts] for c in FILL_COLUMNS}
-    plain = np.array([isinstance(r, dict) for r in records], dtype=bool)
+    text = columns.text
+    plain = columns.objects & columns.real_bool
     for column in ("trade_id", "order_id"):
-        plain &= _matches(raw[column], _VISIBLE)
+        plain &= _matches(text[column], _VISIBLE)
     for column in _OPTIONAL_TEXT:
-        plain &= _matches(raw[column], _VISIBLE) | np.array([v is None for v in raw[column]])
-    plain &= _matches(raw["product_id"], _PRODUCT_RE2)
-    plain &= _matches(raw["side"], _SIDE_RE2)
-    plain &= np.array([type(v) is bool for v in raw["size_in_quote"]], dtype=bool)
+        plain &= _matches(text[column], _VISIBLE) | columns.absent[column]
+    plain &= _matches(text["product_id"], _PRODUCT_RE2)
+    plain &= _matches(text["side"], _SIDE_RE2)
     for column in ("price", "size", "commission"):
-        plain &= _matches(raw[column], _AMOUNT_RE2)
+        plain &= _matches(text[column], _AMOUNT_RE2)
         if column != "commission":
-            plain &= _matches(raw[column], _NONZERO_RE2)
-    typed = {c: np.array(values, dtype=object) for c, values in raw.items()}
+            plain &= _matches(text[column], _NONZERO_RE2)
+    typed = dict(columns.values)
     for column in TIME_COLUMNS:
-        plain &= _matches(raw[column], _TIME_RE2)
+        plain &= _matches(text[column], _TIME_RE2)
         texts = np.where(plain, typed[column], "1970-01-01T00:00:00Z")
         nanoseconds = _utc_nanoseconds(np.array([t[:-1] for t in texts]))
         plain &= nanoseconds != np.iinfo(np.int64).min  # NaT

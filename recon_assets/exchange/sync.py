@@ -11,23 +11,25 @@ Only when the listing completes is the ``sequence_timestamp`` cursor advanced an
 record cleared, in the transaction of the last page. Nothing invalid is ever archived: a page
 with a bad fill is refused whole, and the fills are deduplicated on ``trade_id``.
 
-A sync is a pipeline of three stages, each one page from the next, so it takes about as long
-as its paging (the network and database waits release the GIL): the listing runs on a thread
-of its own (:func:`fetched_ahead`), page k+2 is requested while page k+1 is validated and,
-on PostgreSQL, page k is committed on a thread of its own too (:func:`_committer`). Pages are
-committed one at a time in listing order; a page is committed only after every page before it
-was, and a page fetched or validated ahead of a refused or failed one is dropped (the stored
+A sync is a pipeline, so it takes about as long as its paging (the network and database waits
+release the GIL, and so does Arrow's parsing of each answer): the listing runs on a thread of
+its own (:func:`fetched_ahead`), page k+2 is requested while page k+1 is validated and, on
+PostgreSQL, pages k and k-1 are archived on connections of their own (:func:`_committer`).
+Pages commit in listing order; a page is committed only after every page before it was, and
+a page fetched, validated or archived ahead of a refused or failed one is dropped (the stored
 cursor still points at it, so the next sync fetches it again). A failure is reported in page
 order: a commit that fails is raised before a later page's bad fill or failed request.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
 import queue
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +40,7 @@ from sqlalchemy import Connection
 
 from recon_assets.errors import BadRowError, ConfigError
 from recon_assets.exchange.client import ExchangeClient, Page
-from recon_assets.exchange.models import api_time, normalize_fills
+from recon_assets.exchange.models import api_time, normalize_arrow, normalize_fills
 from recon_assets.ledger.fills import (archive_fills, delete_sync_value, get_sync_value,
                                        has_fills, set_sync_value)
 from recon_assets.ledger.store import LedgerStore
@@ -52,6 +54,9 @@ CURSOR_NAME = "exchange_fills.sequence_timestamp"
 LISTING_NAME = "exchange_fills.listing"
 #: Which exchange (and account) the archived fills came from: ``ExchangeClient.source``.
 SOURCE_NAME = "exchange_fills.source"
+#: Pages committed at once on PostgreSQL, each on its own connection (:func:`_commit_page`):
+#: the server ingests one page while the page before commits.
+COMMIT_LANES = 2
 
 
 @dataclass(frozen=True)
@@ -222,41 +227,52 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
     products: set[str] = set()
     times: list[pd.Timestamp] = []
     after = before
-    committing: tuple[Future[tuple[int, str | None]], Page, pd.DataFrame] | None = None
+    in_flight: deque[tuple[Future[tuple[int, str | None]], Page, pd.DataFrame, set[object]]] = (
+        deque())
 
-    def committed() -> None:
-        """Wait for the page being committed and count it (raising what its commit raised)."""
-        nonlocal committing, new_fills, after, pages, fetched
-        if committing is None:
-            return
-        future, page, fills = committing
-        committing = None
-        added, after = future.result()
-        new_fills += added
-        pages += 1
-        fetched += len(page.items)
-        products.update(fills["product_id"])
-        times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
-                     if len(fills) else [])
-        if progress is not None:
-            progress(len(page.items))
+    def committed(keep: int = 0) -> None:
+        """Wait for the pages being committed, oldest first, until at most ``keep`` are in
+        flight, and count them. A failed commit is raised once the pages after it (which it
+        rolls back) have finished, so it is the failure reported."""
+        nonlocal new_fills, after, pages, fetched
+        while len(in_flight) > keep:
+            future, page, fills, _ = in_flight.popleft()
+            try:
+                added, after = future.result()
+            except BaseException:
+                for later, *_ in in_flight:
+                    concurrent.futures.wait([later])
+                in_flight.clear()
+                raise
+            new_fills += added
+            pages += 1
+            fetched += page.count
+            products.update(fills["product_id"])
+            times.extend([fills["trade_time"].min(), fills["trade_time"].max()]
+                         if len(fills) else [])
+            if progress is not None:
+                progress(page.count)
 
     listed = client.fill_pages(list(product_ids) if product_ids else None,
                                start_sequence_timestamp=listing.start, cursor=listing.cursor,
                                page_size=page_size)
     with contextlib.closing(fetched_ahead(listed)) as pages_ahead, \
-            _committer(store) as commit:
+            _committer(store) as (commit, lanes):
         try:
             for page in pages_ahead:
-                fills, problems = normalize_fills(page.items)  # while the page before commits
-                committed()
+                fills, problems = _normalized(page)  # while the pages before commit
+                committed(keep=0 if problems else lanes - 1)
                 if problems:
                     raise BadRowError("exchange fills", problems)
                 seen = api_time(fills["sequence_timestamp"].max()) if len(fills) else None
                 listing = Listing(listing.start, page.cursor, _later(listing.seen, seen))
-                committing = (commit(_commit_page, store, client.source, fills, listing,
-                                     (name, listing_key), before), page, fills)
-        finally:  # the last page; or the page before a failure, whose own failure comes first
+                previous = in_flight[-1] if in_flight else None
+                keys = _keys(fills)
+                meets = previous is not None and not keys.isdisjoint(previous[3])
+                future = commit(_commit_page, store, client.source, fills, listing,
+                                (name, listing_key), before, previous and previous[0], meets)
+                in_flight.append((future, page, fills, keys))
+        finally:  # the last pages; or those before a failure, whose own failure comes first
             committed()
     return SyncResult(
         fetched=fetched, new_fills=new_fills, requests=client.stats.requests - requests_before,
@@ -265,19 +281,48 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
         pages=pages, resumed=resumed)
 
 
+def _normalized(page: Page) -> tuple[pd.DataFrame, list[tuple[str, str, str]]]:
+    """A page's fills frame and problems: from its Arrow columns when every fill is plain
+    (:func:`~recon_assets.exchange.models.normalize_arrow`), else from its dicts."""
+    if page.arrow is not None:
+        fills = normalize_arrow(page.arrow)
+        if fills is not None:
+            return fills, []
+    return normalize_fills(page.items)
+
+
+def _keys(fills: pd.DataFrame) -> set[object]:
+    """The trade and entry ids of a page: two pages that share one may meet on an archive
+    key (:func:`_commit_page`)."""
+    return {*fills["trade_id"].tolist(), *fills["entry_id"].tolist()} - {None}
+
+
 def _commit_page(store: LedgerStore, source: str, fills: pd.DataFrame, listing: Listing,
-                 names: tuple[str, str], before: str | None) -> tuple[int, str | None]:
+                 names: tuple[str, str], before: str | None,
+                 previous: Future[tuple[int, str | None]] | None = None,
+                 after_previous: bool = False) -> tuple[int, str | None]:
     """One page's transaction: its fills archived with the progress record of the listing,
     or, on the last page (no cursor), with the advanced ``sequence_timestamp`` cursor and the
     record cleared. Returns the new fills and the cursor after it (``before`` until the
-    listing completes)."""
+    listing completes).
+
+    ``previous`` is the commit of the page before, under way on another connection: this
+    page archives its fills meanwhile, then waits for it, and writes ``sync_state`` and
+    commits only once it has committed (its failure rolls this page back), so pages commit
+    in listing order and the two never wait on each other's locks. Pages that share a key
+    (``after_previous``, :func:`_keys`) would: such a page waits before it starts.
+    """
+    if previous is not None and after_previous:
+        previous.result()
     name, listing_key = names
     after = before
     with store.begin() as conn:
+        added = archive_fills(conn, fills)
+        if previous is not None:
+            previous.result()
         # again: another sync may have recorded a source meanwhile
         if check_source(conn, source) is not None:
             set_sync_value(conn, SOURCE_NAME, source)
-        added = archive_fills(conn, fills)
         if listing.cursor is not None:
             set_sync_value(conn, listing_key, listing.to_json())
         else:
@@ -289,12 +334,14 @@ def _commit_page(store: LedgerStore, source: str, fills: pd.DataFrame, listing: 
 
 
 @contextlib.contextmanager
-def _committer(store: LedgerStore) -> Iterator[Callable[..., Future[T]]]:
-    """How pages are committed: ``submit(fn, *args)``, one after the other in the order
-    submitted. On PostgreSQL on a thread of its own, so that the next page is screened while
-    the server archives this one (its waits release the GIL); leaving the block waits for the
-    commit under way, so nothing is left writing. On SQLite in the caller's thread: there is
-    no server to wait for, and an in-memory database is one per thread."""
+def _committer(store: LedgerStore) -> Iterator[tuple[Callable[..., Future[T]], int]]:
+    """How pages are committed: ``submit(fn, *args)``, and how many pages may be under way
+    at once. On PostgreSQL on threads of their own
+    (:data:`COMMIT_LANES`, each with its connection), so that the next page is screened while
+    the server archives this one and the one before commits (their waits release the GIL;
+    :func:`_commit_page` keeps the commits in order); leaving the block waits for the commits
+    under way, so nothing is left writing. On SQLite in the caller's thread: there is no
+    server to wait for, and an in-memory database is one per thread."""
     if store.dialect != "postgresql":
         def now(fn: Callable[..., T], *args: object) -> Future[T]:
             future: Future[T] = Future()
@@ -304,7 +351,7 @@ def _committer(store: LedgerStore) -> Iterator[Callable[..., Future[T]]]:
                 future.set_exception(exc)
             return future
 
-        yield now
+        yield now, 1
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
-        yield pool.submit
+    with ThreadPoolExecutor(max_workers=COMMIT_LANES, thread_name_prefix="commit") as pool:
+        yield pool.submit, COMMIT_LANES

@@ -10,14 +10,19 @@ in the same order.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recon_assets.exchange.models import _check_record, fills_frame, normalize_fills
+from recon_assets.exchange.client import Page, _parsed_by_arrow
+from recon_assets.exchange.models import (_check_record, fills_frame, normalize_arrow,
+                                          normalize_fills)
+from recon_assets.exchange.sync import _normalized
 
 BASE: dict[str, Any] = {
     "entry_id": "e-1", "trade_id": "t-1", "order_id": "o-1",
@@ -109,3 +114,60 @@ def test_a_plain_page_is_typed_without_the_per_row_checker(monkeypatch):
     assert problems == []
     pd.testing.assert_frame_equal(frame, want[0])
     assert frame["price"].iloc[0] == Decimal("1.50") and str(frame["price"].iloc[0]) == "1.50"
+
+
+def arrow_path(body: bytes) -> tuple[pd.DataFrame, list[tuple[str, str, str]]] | None:
+    """What a sync makes of an answer when Arrow's JSON reader takes it (``None``: it does
+    not, and the page goes through ``normalize_fills`` as dicts)."""
+    answer = _parsed_by_arrow(body)
+    if answer is None:
+        return None
+    page = Page(answer.cursor, answer.count, answer.fills, answer.body)
+    assert page.items == (json.loads(body).get("fills") or [])  # decoded only when asked
+    assert page.count == len(page.items)
+    return _normalized(page)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, max_size=12))
+def test_an_answer_read_by_arrow_gives_what_its_dicts_give(page):
+    """Whatever the answer holds, the Arrow route and the dicts give the same frame and
+    problems: Arrow's columns are used only for pages whose every fill is plain."""
+    body = json.dumps({"fills": page, "cursor": "c"}, default=str).encode()
+    got = arrow_path(body)
+    if got is not None:
+        want_frame, want_problems = normalize_fills(json.loads(body)["fills"])
+        assert got[1] == want_problems
+        pd.testing.assert_frame_equal(got[0], want_frame)
+        for column in ("price", "size", "commission"):
+            assert [v.as_tuple() for v in got[0][column]] == [
+                v.as_tuple() for v in want_frame[column]]
+
+
+def test_a_plain_answer_is_read_from_arrow_columns(monkeypatch):
+    """A page as Coinbase sends it is screened from Arrow's columns, never as dicts."""
+    import recon_assets.exchange.models as models
+
+    page = [{**BASE, "trade_id": f"t-{i}", "price": f"{i + 1}.50",
+             "trade_time": f"2026-03-01T10:00:{i % 60:02d}.12345678{i % 10}Z"}
+            for i in range(500)]
+    body = json.dumps({"fills": page, "cursor": "next", "has_next": True}).encode()
+    answer = _parsed_by_arrow(body)
+    assert answer is not None and (answer.cursor, answer.has_next) == ("next", True)
+    want = per_row(page)
+    monkeypatch.setattr(models, "_record_columns", lambda *_: pytest.fail("read as dicts"))
+    frame = normalize_arrow(answer.fills)
+    pd.testing.assert_frame_equal(frame, want[0])
+    assert str(frame["price"].iloc[0]) == "1.50"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"fills": [{"trade_id": "a", "price": "1"}, {"trade_id": "b", "price": 2}]}',
+    b'{"fills": [1, {"trade_id": "a"}]}', b'{"fills": [{"a": "1", "a": "2"}]}',
+    b'{"fills": []}', b'{"fills": [], "cursor": 5}', b'{"fills": []}\n{"fills": []}',
+    b'{"fills": [{"trade_id": "a"}]} and more', b"", b"not json"])
+def test_an_unusual_answer_is_left_to_json(body):
+    """Mixed JSON types in a field, non-objects, repeated keys, a numeric cursor, two
+    documents, trailing text: not read by Arrow, so ``json`` and the per-row checks judge
+    it as before (and a body that is no JSON is retried as one cut off)."""
+    assert _parsed_by_arrow(body) is None

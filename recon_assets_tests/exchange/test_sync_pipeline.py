@@ -13,7 +13,6 @@ import pytest
 from recon_assets.errors import BadRowError, ExchangeError, LedgerError
 from recon_assets.exchange import sync
 from recon_assets.exchange.client import ExchangeClient
-from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.exchange.sync import Listing, fetched_ahead, listing_name, sync_fills
 from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills
@@ -133,10 +132,10 @@ def test_on_postgresql_the_next_page_is_validated_while_a_page_commits(tmp_path,
     second_validated = threading.Event()
     overlapped: list[bool] = []
 
-    def validate(records):
-        if records and records[0]["trade_id"] == fills[10]["trade_id"]:
+    def validate(page):
+        if page.items and page.items[0]["trade_id"] == fills[10]["trade_id"]:
             second_validated.set()
-        return normalize_fills(records)
+        return normalized(page)
 
     def archive(conn, frame):
         if not overlapped:  # page 1: its commit waits until page 2 is being validated
@@ -144,11 +143,67 @@ def test_on_postgresql_the_next_page_is_validated_while_a_page_commits(tmp_path,
         return archive_fills(conn, frame)
 
     fills = later_fills(20)
-    monkeypatch.setattr(sync, "normalize_fills", validate)
+    normalized = sync._normalized
+    monkeypatch.setattr(sync, "_normalized", validate)
     monkeypatch.setattr(sync, "archive_fills", archive)
     with Simulator(fills, tmp_path / "key.json") as sim:
         client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
                                 requests_per_second=1000)
         assert sync_fills(client, store, page_size=10).new_fills == 20
     assert overlapped == [True]
+    store.dispose()
+
+
+def test_on_postgresql_a_page_archived_beside_a_failing_commit_is_rolled_back(
+        tmp_path, pg_url, monkeypatch):
+    """Page 3 is archived on its own connection while page 2 commits; page 2's commit fails:
+    page 3, though archived, is never committed (pages commit in listing order), the failure
+    raised is page 2's, and the next sync resumes at page 2 and archives everything once."""
+    store = LedgerStore(pg_url)
+    store.ensure_schema()
+    fills = later_fills(40)
+    third_archived = threading.Event()
+    failed: list[str] = []
+
+    def archive(conn, frame):
+        first = frame["trade_id"].iloc[0]
+        if first == fills[10]["trade_id"] and not failed:  # page 2, the first time
+            assert third_archived.wait(10), "page 3 was not archived beside page 2"
+            failed.append(first)
+            raise LedgerError("ledger: the disk is full")
+        added = archive_fills(conn, frame)
+        if first == fills[20]["trade_id"]:
+            third_archived.set()
+        return added
+
+    monkeypatch.setattr(sync, "archive_fills", archive)
+    with Simulator(fills, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        with pytest.raises(LedgerError, match="disk is full"):
+            sync_fills(client, store, page_size=10)
+        assert sorted(read_fills(store)["trade_id"]) == sorted(f["trade_id"] for f in fills[:10])
+        resumed = sync_fills(client, store, page_size=10)
+    assert resumed.resumed and resumed.new_fills == 30
+    assert sorted(read_fills(store)["trade_id"]) == sorted(f["trade_id"] for f in fills)
+    store.dispose()
+
+
+def test_on_postgresql_pages_that_share_a_trade_are_archived_one_after_the_other(
+        tmp_path, pg_url):
+    """The same fill at the end of page 1 and the start of page 2 (a server that repeats
+    it): the second page waits for the first to commit, then finds it archived, so the sync
+    neither stalls on the two pages' locks nor keeps a conflict."""
+    store = LedgerStore(pg_url)
+    store.ensure_schema()
+    fills = later_fills(30)
+    repeated = [*fills[:10], fills[9], *fills[10:]]
+    with Simulator(repeated, tmp_path / "key.json") as sim:
+        client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                requests_per_second=1000)
+        result = sync_fills(client, store, page_size=10)
+    assert (result.fetched, result.new_fills) == (31, 30)
+    archived = read_fills(store)
+    assert not archived["conflicting"].any()
+    assert sorted(archived["trade_id"]) == sorted(f["trade_id"] for f in fills)
     store.dispose()
