@@ -1,5 +1,6 @@
 """The sync pipeline: the listing runs one page ahead of the validation (``fetched_ahead``),
-the validation one page ahead of the commits, and what that keeps."""
+the validation ahead of the commits (on PostgreSQL two pages archived at once, committing in
+listing order), and what that keeps."""
 
 from __future__ import annotations
 
