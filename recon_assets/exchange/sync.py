@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Iterator, Sequence, TypeVar
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from recon_assets.errors import BadRowError, ConfigError
 from recon_assets.exchange.client import ExchangeClient, Page
@@ -57,6 +57,8 @@ SOURCE_NAME = "exchange_fills.source"
 #: Pages committed at once on PostgreSQL, each on its own connection (:func:`_commit_page`):
 #: the server ingests one page while the page before commits.
 COMMIT_LANES = 2
+#: How long a page's transaction waits for a lock another writer holds (see _commit_page).
+PAGE_LOCK_TIMEOUT = "30s"
 
 
 @dataclass(frozen=True)
@@ -311,12 +313,19 @@ def _commit_page(store: LedgerStore, source: str, fills: pd.DataFrame, listing: 
     commits only once it has committed (its failure rolls this page back), so pages commit
     in listing order and the two never wait on each other's locks. Pages that share a key
     (``after_previous``, :func:`_keys`) would: such a page waits before it starts.
+
+    On PostgreSQL a page waits at most :data:`PAGE_LOCK_TIMEOUT` for a lock (a fill another
+    writer is archiving): a wait for the page before happens in Python, where the server's
+    deadlock detector cannot see it, so a cycle through another sync's pages (aligned
+    differently) ends in a failed page that the next sync resumes at, not in a hang.
     """
     if previous is not None and after_previous:
         previous.result()
     name, listing_key = names
     after = before
     with store.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"SET LOCAL lock_timeout = '{PAGE_LOCK_TIMEOUT}'"))
         added = archive_fills(conn, fills)
         if previous is not None:
             previous.result()

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Iterator, Sequence
 
 import pandas as pd
+import psycopg
 from sqlalchemy import Column, Connection, Engine, Text, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +29,9 @@ from recon_assets.settings import normalize_database_url
 from recon_assets.trades import (TRADE_COLUMNS, NormalizedTrades, normalize_trades,
                                  normalize_trades_scaled)
 
+#: What a failed read or write raises: through SQLAlchemy, or from psycopg itself where the
+#: ledger's COPY runs on the driver's own connection (:mod:`recon_assets.ledger.bulk`).
+DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
 
 #: Rows fetched at a time when reading ``trade_records`` (a server-side cursor on PostgreSQL).
 _READ_CHUNK = 100_000
@@ -80,7 +84,7 @@ class LedgerStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
 
     @contextlib.contextmanager
@@ -124,7 +128,7 @@ class LedgerStore:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             raise LedgerError(f"ledger {self.display_url}: {_short(exc)}") from exc
 
     @contextlib.contextmanager
@@ -322,7 +326,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API hook 
     register_sqlite_functions(dbapi_conn)
 
 
-def _short(exc: SQLAlchemyError) -> str:
+def _short(exc: Exception) -> str:
     """The driver's message without SQLAlchemy's multi-line statement echo (no parameters)."""
     orig = getattr(exc, "orig", None)
     message = str(orig) if orig is not None else str(exc)

@@ -14,6 +14,7 @@ import pytest
 from recon_assets.errors import BadRowError, ExchangeError, LedgerError
 from recon_assets.exchange import sync
 from recon_assets.exchange.client import ExchangeClient
+from recon_assets.exchange.models import normalize_fills
 from recon_assets.exchange.simulator import Simulator
 from recon_assets.exchange.sync import Listing, fetched_ahead, listing_name, sync_fills
 from recon_assets.ledger.fills import archive_fills, get_sync_value, read_fills
@@ -207,4 +208,32 @@ def test_on_postgresql_pages_that_share_a_trade_are_archived_one_after_the_other
     archived = read_fills(store)
     assert not archived["conflicting"].any()
     assert sorted(archived["trade_id"]) == sorted(f["trade_id"] for f in fills)
+    store.dispose()
+
+
+def test_on_postgresql_a_page_waits_a_bounded_time_for_another_writers_lock(
+        tmp_path, pg_url, monkeypatch):
+    """Another writer holds a fill of page 2 uncommitted (as a sync whose pages wait on each
+    other might, for ever): page 2 gives up after the lock timeout instead of hanging, page 1
+    stays archived, and once the other writer is gone the next sync resumes at page 2."""
+    store = LedgerStore(pg_url)
+    store.ensure_schema()
+    fills = later_fills(30)
+    monkeypatch.setattr(sync, "PAGE_LOCK_TIMEOUT", "1s")
+    other = store.engine.connect()
+    held = other.begin()
+    archive_fills(other, normalize_fills([fills[12]])[0])  # uncommitted
+    try:
+        with Simulator(fills, tmp_path / "key.json") as sim:
+            client = ExchangeClient(sim.url, key_file=sim.key_file, retry=FAST,
+                                    requests_per_second=1000)
+            with pytest.raises(LedgerError, match="lock timeout"):
+                sync_fills(client, store, page_size=10)
+            assert sorted(read_fills(store)["trade_id"]) == sorted(
+                f["trade_id"] for f in fills[:10])
+            held.rollback()
+            resumed = sync_fills(client, store, page_size=10)
+    finally:
+        other.close()
+    assert resumed.resumed and resumed.new_fills == 20
     store.dispose()
