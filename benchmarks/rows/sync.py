@@ -4,8 +4,9 @@ The simulator (its own process) enforces Coinbase's 30 requests/s per key and an
 beyond it; the client goes through the real SDK over HTTP, 1,000 fills a page, paced at the
 key's limit (``CLIENT_RPS``). Measured: the full sync into an empty PostgreSQL archive
 (paging, validation, archive: a pipeline in which pages k-1 and k are archived on two
-connections while page k+1 is validated and page k+2 fetched), the request rate of its paging phase (requests after the first / time from the
-first committed page to the last), and an incremental re-sync with nothing new.
+connections while page k+1 is validated and page k+2 fetched), the request rate of its
+paging phase (requests after the first / time from the first committed page to the last),
+and an incremental re-sync with nothing new.
 Baseline: the bare SDK cursor loop under the same pacing, which only pages (no validation,
 no archive): its time is the paging time, and the target is the sync's wall time at most
 ``MAX_WALL_OVER_PAGING`` times it (issue 17). Also reported: the rate the shipped default

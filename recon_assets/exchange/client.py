@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -76,13 +77,11 @@ class Page:
 
 @dataclass(frozen=True)
 class _FillsAnswer:
-    """A ``get_fills`` answer that Arrow parsed: its fills, cursor and ``has_next``."""
+    """A ``get_fills`` answer that Arrow parsed: its page (with the server's cursor as sent)
+    and ``has_next``."""
 
-    fills: pa.StructArray | None
-    count: int
-    cursor: str | None
+    page: Page
     has_next: bool | None
-    body: bytes
 
 
 def _parsed_by_arrow(body: bytes) -> _FillsAnswer | None:
@@ -108,11 +107,13 @@ def _parsed_by_arrow(body: bytes) -> _FillsAnswer | None:
     head = {name: table.column(name)[0].as_py() for name in names if name != "fills"}
     fills = kinds.get("fills", pa.null())
     if pa.types.is_null(fills) or table.column("fills").null_count:
-        return _FillsAnswer(None, 0, head.get("cursor"), head.get("has_next"), body)
-    if not (pa.types.is_list(fills) and pa.types.is_struct(fills.value_type)):
+        listed = None
+    elif pa.types.is_list(fills) and pa.types.is_struct(fills.value_type):
+        listed = table.column("fills").combine_chunks().flatten()
+    else:
         return None  # e.g. a list of nulls or numbers: json and the validation judge it
-    listed = table.column("fills").combine_chunks().flatten()
-    return _FillsAnswer(listed, len(listed), head.get("cursor"), head.get("has_next"), body)
+    page = Page(head.get("cursor"), 0 if listed is None else len(listed), listed, body)
+    return _FillsAnswer(page, head.get("has_next"))
 
 
 @dataclass(frozen=True)
@@ -279,16 +280,14 @@ class ExchangeClient:
                 cursor = resume = None
                 response = self._call(path, method, {**params, "cursor": None})
             if isinstance(response, _FillsAnswer):
-                cursor, has_next = response.cursor, response.has_next
+                listed, has_next = response.page, response.has_next
             else:
                 body = response if isinstance(response, dict) else response.to_dict()
-                cursor, has_next = body.get("cursor"), body.get("has_next")
-            cursor = None if has_next is False else cursor or None
-            if isinstance(response, _FillsAnswer):
-                yield Page(cursor, response.count, response.fills, response.body)
-            else:
                 items = list(body.get(key) or [])
-                yield Page(cursor, len(items), decoded=items)
+                listed = Page(body.get("cursor"), len(items), decoded=items)
+                has_next = body.get("has_next")
+            cursor = None if has_next is False else listed.cursor or None
+            yield dataclasses.replace(listed, cursor=cursor)
             if cursor is None:
                 return
             if cursor in seen:

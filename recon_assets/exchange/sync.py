@@ -242,8 +242,7 @@ def sync_fills(client: ExchangeClient, store: LedgerStore, *,
             try:
                 added, after = future.result()
             except BaseException:
-                for later, *_ in in_flight:
-                    concurrent.futures.wait([later])
+                concurrent.futures.wait([later for later, *_ in in_flight])
                 in_flight.clear()
                 raise
             new_fills += added

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recon_assets.exchange.client import Page, _parsed_by_arrow
+from recon_assets.exchange.client import _parsed_by_arrow
 from recon_assets.exchange.models import (_check_record, fills_frame, normalize_arrow,
                                           normalize_fills)
 from recon_assets.exchange.sync import _normalized
@@ -122,7 +122,7 @@ def arrow_path(body: bytes) -> tuple[pd.DataFrame, list[tuple[str, str, str]]] |
     answer = _parsed_by_arrow(body)
     if answer is None:
         return None
-    page = Page(answer.cursor, answer.count, answer.fills, answer.body)
+    page = answer.page
     assert page.items == (json.loads(body).get("fills") or [])  # decoded only when asked
     assert page.count == len(page.items)
     return _normalized(page)
@@ -153,10 +153,10 @@ def test_a_plain_answer_is_read_from_arrow_columns(monkeypatch):
             for i in range(500)]
     body = json.dumps({"fills": page, "cursor": "next", "has_next": True}).encode()
     answer = _parsed_by_arrow(body)
-    assert answer is not None and (answer.cursor, answer.has_next) == ("next", True)
+    assert answer is not None and (answer.page.cursor, answer.has_next) == ("next", True)
     want = per_row(page)
     monkeypatch.setattr(models, "_record_columns", lambda *_: pytest.fail("read as dicts"))
-    frame = normalize_arrow(answer.fills)
+    frame = normalize_arrow(answer.page.arrow)
     pd.testing.assert_frame_equal(frame, want[0])
     assert str(frame["price"].iloc[0]) == "1.50"
 
