@@ -99,3 +99,33 @@ def test_parts_round_trip_exactly_and_need_their_plan(ledger_url):
     assert list(back.allocations.dtypes) == list(part.allocations.dtypes)
     assert back.allocations.equals(part.allocations)
     store.dispose()
+
+
+def test_parts_are_staged_compressed_and_uncompressed_ones_still_read(ledger_url):
+    """A part is staged as a zstd-compressed Arrow stream; one staged uncompressed (by a step
+    of a run started before the change) reads back the same."""
+    import io
+
+    import pyarrow as pa
+    from sqlalchemy import select, update
+
+    from recon_assets.exchange.demo import demo_history
+    from recon_assets.ledger.schema import fifo_staging
+
+    seed_trade_records(ledger_url, demo_history().ledger_orders)
+    store = LedgerStore(ledger_url)
+    part = allocate_symbols(store, ["ETH-USD"])
+    _stage(store, "r1", "ETH-USD")
+    with store.begin() as conn:
+        data = conn.execute(select(fifo_staging.c.allocations)).scalar_one()
+        table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+        plain = io.BytesIO()
+        with pa.ipc.new_stream(plain, table.schema) as writer:
+            writer.write_table(table)
+        assert len(plain.getvalue()) > len(data)  # compressed, smaller
+        conn.execute(update(fifo_staging).values(allocations=plain.getvalue()))
+    with store.connect() as conn:
+        (back,) = staging.read_parts(conn, "r1", ["ETH-USD"])
+    assert list(back.allocations.dtypes) == list(part.allocations.dtypes)
+    assert back.allocations.equals(part.allocations)
+    store.dispose()
