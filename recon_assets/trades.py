@@ -72,6 +72,10 @@ class NormalizedTrades:
     #: ``trades`` as :class:`TradeArrays`, when :func:`normalize_trades_scaled` could keep
     #: them (every row kept as given, every money value read by the fast path).
     arrays: TradeArrays | None = field(default=None, repr=False, compare=False)
+    #: The ledger fingerprint of exactly the rows read, bad ones included, as
+    #: ``LedgerFingerprint.by_symbol`` words a symbol's (a ledger read that was asked for it,
+    #: on PostgreSQL); None otherwise.
+    fingerprint: str | None = field(default=None, compare=False)
 
     @property
     def bad_order_ids(self) -> list[str]:

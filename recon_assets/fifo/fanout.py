@@ -3,8 +3,9 @@
 FIFO never crosses symbols, so the work fans out: ``fifo_plan`` fixes the symbols and the
 ledger fingerprint, one ``fifo_allocate_symbol`` step per symbol reads and allocates that
 symbol (in parallel under the multiprocess executor, or across machines with the celery or
-k8s executors), and ``fifo_write_version`` writes all of them as one version in one locked
-transaction. The steps hand each other nothing through Dagster's IO manager (whose default
+k8s executors) and judges it by the validation rules while its allocations and orders are in
+memory, and ``fifo_write_version`` writes all of them as one version in one locked
+transaction, recording those judgments (so the checks do not read the version back). The steps hand each other nothing through Dagster's IO manager (whose default
 keeps pickles on the local disk, out of reach of a worker on another host): every output is
 ``Nothing``, and the plan and the per-symbol results go through the ledger's staging tables
 under the run id (``recon_assets.ledger.staging``). Run config stays one ``FifoConfig`` for the
@@ -138,11 +139,13 @@ def fifo_allocate_symbol(context: dg.OpExecutionContext, ledger: LedgerResource)
         plan = staging.read_plan(conn, context.run_id)
     symbol = plan.symbols[int(context.get_mapping_key().split("_", 1)[0])]
     part = allocate_symbols(store, [symbol], exclude=plan.bad_order_ids,
-                            assume_zero_fees=plan.assume_zero_fees)
+                            assume_zero_fees=plan.assume_zero_fees, judge=True)
     with store.begin() as conn:
         staging.stage_part(conn, context.run_id, symbol, part)
+    judged = ", judged" if part.judgments else ""
     context.log.info(f"{symbol}: {part.trade_count} orders -> {len(part.allocations)} "
-                     f"allocations ({len(part.problems)} bad rows), staged by {_where()}")
+                     f"allocations ({len(part.problems)} bad rows{judged}), staged by "
+                     f"{_where()}")
 
 
 @dg.op(ins={"planned": dg.In(dg.Nothing), "parts": dg.In(dg.Nothing)},

@@ -113,6 +113,19 @@ def recorded_form(results: Sequence[RuleResult]) -> dict[str, Any]:
                      "metadata": r.metadata} for r in results}
 
 
+#: The rules whose failing rows name no amount, only ids and notes: their wording does not
+#: depend on the decimal places the rows are written with.
+_WORDED_WITHOUT_AMOUNTS = frozenset({"no_duplicate_pairs", "no_unmatched_sells"})
+
+
+def worded_alike_at_any_scale(recorded: Mapping[str, Any]) -> bool:
+    """Whether one symbol's results (:func:`recorded_form`) read the same whatever decimal
+    places its rows have: only rules that name no amount fail. So a judgment of a symbol's
+    rows at their own places holds for them widened to a version's."""
+    return all(not result["failing_count"] or name in _WORDED_WITHOUT_AMOUNTS
+               for name, result in recorded.items())
+
+
 def combine_recorded(per_symbol: Sequence[Mapping[str, Any]], *,
                      reported_total_pnl: Decimal | None = None,
                      strict: bool = False) -> list[RuleResult]:

@@ -25,9 +25,10 @@ from sqlalchemy.engine import Connection
 from recon_assets.errors import BadRowError, ConfigError, VersionError
 from recon_assets.fifo import allocate
 from recon_assets.fifo.reports import pnl_by_symbol
-from recon_assets.fifo.rules import ALLOCATION_INPUTS
+from recon_assets.fifo.rules import (ALLOCATION_INPUTS, RULES_REVISION, recorded_form,
+                                     validate_allocations, worded_alike_at_any_scale)
 from recon_assets.fifo.version_diff import VersionDiff, diff_of_stored, diff_versions
-from recon_assets.ledger import versions
+from recon_assets.ledger import check_results, versions
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.money import round_money
 from recon_assets.trades import empty_trades
@@ -65,6 +66,10 @@ class SymbolAllocations:
     #: Symbol -> the decimal scale of each column of its own allocations, had it been
     #: allocated alone (symbols without allocations are left out).
     scales: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Symbol -> (the fingerprint of its orders as read, the validation rules' results over
+    #: its allocations and those orders, as ``recorded_form`` keeps them): for the symbols
+    #: judged where they were allocated (:func:`allocate_symbols` with ``judge``).
+    judgments: Mapping[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def trade_count(self) -> int:
@@ -241,20 +246,32 @@ def scope_of(present: Sequence[str], symbols: Sequence[str]) -> tuple[str, ...]:
 
 def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
                      exclude: frozenset[str] = frozenset(),
-                     assume_zero_fees: bool = False) -> SymbolAllocations:
+                     assume_zero_fees: bool = False, *, judge: bool = False
+                     ) -> SymbolAllocations:
     """Read these symbols' orders and allocate them (pure FIFO); bad rows are returned, not
-    allocated, so one report can name every bad row of the ledger."""
+    allocated, so one report can name every bad row of the ledger.
+
+    With ``judge`` (one symbol) the validation rules also judge the allocations against the
+    orders just read, while both are in memory, and the result keeps that judgment with the
+    fingerprint of exactly those orders (:func:`_judged`), so the version's checks need not
+    read the symbol back.
+    """
     if not symbols:
         return SymbolAllocations((), {}, allocate(empty_trades()), [], {})
-    normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees)
-    trades, problems = normalized.trades, normalized.problems
+    judge = judge and len(symbols) == 1 and not exclude
+    normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees,
+                                   fingerprinted=judge)
+    trades, problems, read_as = normalized.trades, normalized.problems, normalized.fingerprint
     del normalized
     if exclude:
         trades = trades[~trades["order_id"].isin(exclude)]
     counts = trades["symbol"].value_counts()
+    judgments: dict[str, tuple[str, dict[str, Any]]] = {}
     if len(symbols) == 1:
         allocations = allocate(trades)
         scales = {symbols[0]: decimal_scales(allocations)} if len(allocations) else {}
+        if judge and read_as is not None and not problems:
+            judgments = _judged(symbols[0], allocations, trades, read_as)
     else:  # each symbol alone (FIFO never crosses symbols), to see its own scales
         frames = {s: allocate(trades.iloc[rows])
                   for s, rows in sorted(trades.groupby("symbol").indices.items())}
@@ -264,7 +281,17 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
     return SymbolAllocations(tuple(symbols), {s: int(counts.get(s, 0)) for s in symbols},
                              allocations, problems,
                              _problems_by_symbol(store, symbols, problems, assume_zero_fees),
-                             scales)
+                             scales, judgments)
+
+
+def _judged(symbol: str, allocations: pd.DataFrame, trades: pd.DataFrame, read_as: str
+            ) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The symbol's judgment (keyed as :func:`recon_assets.ledger.check_results.record`
+    keys it, by the fingerprint of the orders judged), or none when its wording could change
+    once the rows are widened to the version's decimal places (a failing rule that names an
+    amount: the checks then judge the stored rows themselves)."""
+    results = recorded_form(validate_allocations(allocations, trades))
+    return {symbol: (read_as, results)} if worded_alike_at_any_scale(results) else {}
 
 
 def decimal_scales(frame: pd.DataFrame) -> dict[str, int]:
@@ -417,6 +444,7 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
                                                         else None),
                                        "carried": sorted(carried)},
                                })
+        _record_judgments(conn, number, parts)
         finish(conn)
     copied = f" ({len(carried)} symbols copied from version {plan.carry.version})" if (
         plan.carry) else ""
@@ -427,6 +455,21 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
         allocation_count=allocation_count, unmatched_count=unmatched_count,
         total_pnl_usd=total, pnl_by_symbol=by_symbol, symbols=symbols,
         ledger_fingerprint=plan.fingerprint, skipped_rows=problems, duration_ms=duration_ms)
+
+
+def _record_judgments(conn: Connection, number: int, parts: Sequence[SymbolAllocations]
+                      ) -> None:
+    """Record the judgments the parts made of their symbols (:func:`allocate_symbols` with
+    ``judge``) under the digests of those symbols' rows as version ``number`` now holds them,
+    in the transaction that wrote them: the version's checks then find the symbols judged
+    and do not read them back, as they do not for a symbol copied from the version before."""
+    judged = {s: j for p in parts for s, j in p.judgments.items()}
+    digests = check_results.symbol_digests(conn, number, ALLOCATION_INPUTS,
+                                           sorted(judged)) if judged else None
+    if digests is None:
+        return
+    check_results.record(conn, {s: (digests.get(s, check_results.NO_ROWS), read_as, results)
+                                for s, (read_as, results) in judged.items()}, RULES_REVISION)
 
 
 def _copy_carried(conn: Connection, plan: Plan, number: int, batch_id: str,

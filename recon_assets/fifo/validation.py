@@ -6,7 +6,9 @@ a symbol's results depend on its rows of the version and its orders in the ledge
 symbol whose rows (by their digest) and orders (by their fingerprint) were judged before, as a
 symbol a new version copied from the one before or a version validated again, is not read
 again; its recorded results are combined with the others'
-(:mod:`recon_assets.ledger.check_results`). Everything is read in one snapshot, so the
+(:mod:`recon_assets.ledger.check_results`). A symbol a fanned-out version computed was
+judged by its own step, where its allocations and orders were in memory
+(``recon_assets.fifo.service.allocate_symbols`` with ``judge``), and is found here the same way. Everything is read in one snapshot, so the
 digests, the fingerprints and the rows judged are of one moment. Where that cannot hold (not
 PostgreSQL 14+, an order id under two symbols, skipped rows, or a reference to another
 symbol's order, which only the whole ledger words right) the whole version is read and
@@ -27,8 +29,6 @@ from recon_assets.ledger.fingerprint import LedgerFingerprint
 from recon_assets.ledger.store import LedgerStore
 from recon_assets.trades import empty_trades
 
-#: What a symbol without rows in the version is recorded under (``symbol_digests`` has none).
-_NO_ROWS = check_results.digest(0, 0)
 #: Rows of the version read and judged at once (with the orders of the same symbols).
 _BATCH_ROWS = 250_000
 
@@ -68,7 +68,8 @@ def _by_symbol(store: LedgerStore, conn: Connection, info: versions.VersionInfo,
     symbols = sorted(set(digests) | scope)
     # A symbol outside the version's scope is judged without ledger orders, as the whole
     # version's validation reads only the scope's.
-    keys = {s: (digests.get(s, _NO_ROWS), current.by_symbol.get(s, "") if s in scope else "")
+    keys = {s: (digests.get(s, check_results.NO_ROWS),
+                current.by_symbol.get(s, "") if s in scope else "")
             for s in symbols}
     known = check_results.recorded(conn, keys, RULES_REVISION)
     fresh: dict[str, tuple[str, str, Any]] = {}

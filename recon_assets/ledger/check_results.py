@@ -53,15 +53,21 @@ def digest_rows(value: str) -> int:
     return int(value.split(":", 1)[0])
 
 
-def symbol_digests(conn: Connection, version: int, columns: Sequence[str]
-                   ) -> dict[str, str] | None:
-    """Symbol -> the digest of version ``version``'s rows of it over ``columns``; None where
-    the database cannot compute it."""
+#: What a symbol without rows in a version is recorded under (:func:`symbol_digests` has none).
+NO_ROWS = digest(0, 0)
+
+
+def symbol_digests(conn: Connection, version: int, columns: Sequence[str],
+                   symbols: Sequence[str] | None = None) -> dict[str, str] | None:
+    """Symbol -> the digest of version ``version``'s rows of it over ``columns`` (only of
+    ``symbols`` when given); None where the database cannot compute it."""
     if not can_digest(conn):
         return None
+    only = " AND symbol = ANY(:symbols)" if symbols is not None else ""
     rows = conn.execute(text(
         f"SELECT symbol, {digest_terms(columns)} FROM fifo_allocations "
-        "WHERE allocation_version = :v GROUP BY symbol"), {"v": version}).all()
+        f"WHERE allocation_version = :v{only} GROUP BY symbol"),
+        {"v": version, **({"symbols": list(symbols)} if symbols is not None else {})}).all()
     return {symbol: digest(count, total) for symbol, count, total in rows}
 
 

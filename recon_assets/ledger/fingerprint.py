@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import Connection, text
 
@@ -52,10 +52,9 @@ def ledger_fingerprint(conn: Connection, columns: dict[str, str]) -> LedgerFinge
     group = "symbol" if "symbol" in columns else "NULL"
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL extra_float_digits = 1"))  # shortest exact float text
-        row = ", ".join(_pg_value(c, columns) for c in TRADE_COLUMNS)
         groups = conn.execute(text(
-            f"SELECT {group}, count(*), coalesce(sum(('x' || left(md5(ROW("
-            f"{row})::text), 16))::bit(64)::bigint), 0) FROM trade_records GROUP BY 1")).all()
+            f"SELECT {group}, count(*), coalesce(sum({pg_row_hash(columns)}), 0) "
+            "FROM trade_records GROUP BY 1")).all()
         sums = [(symbol, count, int(summary)) for symbol, count, summary in groups]
         shown = str
     else:
@@ -74,6 +73,20 @@ def ledger_fingerprint(conn: Connection, columns: dict[str, str]) -> LedgerFinge
     total = sum(count for _s, count, _v in sums), sum(summary for _s, _c, summary in sums)
     return _fingerprint(*total, shown, {name: str(_fingerprint(count, summary, shown))
                                         for name, (count, summary) in sorted(by_symbol.items())})
+
+
+def pg_row_hash(columns: dict[str, str]) -> str:
+    """The SQL of one ``trade_records`` row's 64-bit hash as the PostgreSQL fingerprint sums
+    it (the session must have ``extra_float_digits = 1``); a read can select it beside the
+    row to know the fingerprint of exactly the rows it read (:func:`rows_fingerprint`)."""
+    row = ", ".join(_pg_value(c, columns) for c in TRADE_COLUMNS)
+    return f"('x' || left(md5(ROW({row})::text), 16))::bit(64)::bigint"
+
+
+def rows_fingerprint(hashes: Sequence[int]) -> str:
+    """The fingerprint, as :attr:`LedgerFingerprint.by_symbol` words a symbol's, of the rows
+    whose :func:`pg_row_hash` values these are (all of one symbol's rows: the same string)."""
+    return str(_fingerprint(len(hashes), sum(hashes), str))
 
 
 def _fingerprint(count: int, summary: int, shown: Callable[[int], str],

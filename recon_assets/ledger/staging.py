@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import pyarrow as pa
@@ -68,7 +68,8 @@ def stage_part(conn: Connection, run_id: str, symbol: str, part: SymbolAllocatio
                                             & (fifo_staging.c.symbol == symbol)))
     conn.execute(insert(fifo_staging).values(
         run_id=run_id, symbol=symbol, trade_count=part.trade_count,
-        problems=[list(p) for p in part.problems], allocations=_to_bytes(part.allocations),
+        problems=[list(p) for p in part.problems],
+        allocations=_to_bytes(part.allocations, part.judgments),
         staged_at=datetime.now(timezone.utc)))
 
 
@@ -89,10 +90,11 @@ def read_parts(conn: Connection, run_id: str, symbols: Iterable[str]
     for s in wanted:
         count, listed, data = rows.pop(s)  # each part's bytes go once it is decoded
         problems = [tuple(p) for p in listed]
-        frame = _from_bytes(data)
+        frame, judgments = _from_bytes(data)
         del data
         parts.append(SymbolAllocations((s,), {s: count}, frame, problems, {s: problems},
-                                       {s: decimal_scales(frame)} if len(frame) else {}))
+                                       {s: decimal_scales(frame)} if len(frame) else {},
+                                       judgments))
     return parts
 
 
@@ -119,26 +121,32 @@ def discard(conn: Connection, run_ids: Iterable[str]) -> None:
 _COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
 #: Arrow schema metadata: how each column was held in pandas, so it comes back the same way.
 _KINDS = b"recon_assets.column_kinds"
+#: Arrow schema metadata: the part's judgments (``SymbolAllocations.judgments``), as JSON.
+_JUDGMENTS = b"recon_assets.judgments"
 
 
-def _to_bytes(frame: pd.DataFrame) -> bytes:
+def _to_bytes(frame: pd.DataFrame, judgments: Mapping[str, tuple[str, Any]]) -> bytes:
     kinds = {str(c): "arrow" if isinstance(t, pd.ArrowDtype) else
              "object" if t == object else "pandas" for c, t in frame.dtypes.items()}
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                           _KINDS: json.dumps(kinds).encode()})
+                                           _KINDS: json.dumps(kinds).encode(),
+                                           _JUDGMENTS: json.dumps(judgments).encode()})
     sink = io.BytesIO()
     with pa.ipc.new_stream(sink, table.schema, options=_COMPRESSED) as writer:
         writer.write_table(table)
     return sink.getvalue()
 
 
-def _from_bytes(data: bytes) -> pd.DataFrame:
+def _from_bytes(data: bytes) -> tuple[pd.DataFrame, dict[str, tuple[str, Any]]]:
     """The frame as it was staged: Arrow-typed columns (exact decimals) as Arrow columns,
     object columns (order ids, notes) as Python objects with ``None`` kept, the rest
-    (timestamps) as pandas converts them."""
+    (timestamps) as pandas converts them; and the part's judgments (none in a part staged
+    before they were kept)."""
     table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
     kinds = json.loads(table.schema.metadata[_KINDS])
+    judgments = {symbol: (read_as, results) for symbol, (read_as, results) in json.loads(
+        table.schema.metadata.get(_JUDGMENTS, b"{}")).items()}
     # only the pandas-typed columns go through pandas' conversion (not the ids and decimals)
     plain = table.select([n for n in table.column_names if kinds[n] == "pandas"]).to_pandas()
     columns = {}
@@ -149,4 +157,4 @@ def _from_bytes(data: bytes) -> pd.DataFrame:
             columns[name] = pd.Series(table.column(name).to_pylist(), dtype=object)
         else:
             columns[name] = plain[name]
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows)), judgments

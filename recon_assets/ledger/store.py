@@ -8,6 +8,7 @@ is converted by :func:`recon_assets.money.to_decimal`, never through binary floa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import zlib
 from datetime import datetime
@@ -21,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from recon_assets.errors import ConcurrencyError, LedgerError
 from recon_assets.ledger import schema
 from recon_assets.ledger.bulk import can_copy, copy_out
-from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint,
-                                             register_sqlite_functions)
+from recon_assets.ledger.fingerprint import (LedgerFingerprint, ledger_fingerprint, pg_row_hash,
+                                             register_sqlite_functions, rows_fingerprint)
 from recon_assets.ledger.trade_reads import (check_columns, mark_out_of_range_times,
                                              read_expressions)
 from recon_assets.settings import normalize_database_url
@@ -33,6 +34,8 @@ from recon_assets.trades import (TRADE_COLUMNS, NormalizedTrades, normalize_trad
 #: ledger's COPY runs on the driver's own connection (:mod:`recon_assets.ledger.bulk`).
 DATABASE_ERRORS = (SQLAlchemyError, psycopg.Error)
 
+#: The result column of a fingerprinted read that holds each row's fingerprint hash.
+_ROW_HASH = "recon_row_fingerprint_hash"
 #: Rows fetched at a time when reading ``trade_records`` (a server-side cursor on PostgreSQL).
 _READ_CHUNK = 100_000
 
@@ -198,7 +201,7 @@ class LedgerStore:
     def read_trades(self, *, symbols: Sequence[str] | None = None,
                     start: datetime | None = None, end: datetime | None = None,
                     assume_zero_fees: bool = False, conn: Connection | None = None,
-                    columnar: bool = False) -> NormalizedTrades:
+                    columnar: bool = False, fingerprinted: bool = False) -> NormalizedTrades:
         """Read ``trade_records`` (optionally filtered) as a normalized, exact trades frame.
 
         With ``columnar`` the money columns stay exact Arrow decimal columns where every row
@@ -214,10 +217,17 @@ class LedgerStore:
         memory of a million-row read to about the frame's own. A ledger without a column
         FIFO reads raises :class:`~recon_assets.ledger.trade_reads.MissingColumnError`
         (without ``total_fees_usd``, unless ``assume_zero_fees``).
+
+        With ``fingerprinted`` (PostgreSQL) each row's fingerprint hash is read beside it, so
+        the result's ``fingerprint`` is that of exactly the rows read, of the same moment: a
+        judgment of one symbol's orders can be recorded under what it judged.
         """
         cols = self.trade_columns(assume_zero_fees=assume_zero_fees)
         select_cols = [c for c in TRADE_COLUMNS if c in cols]
         exprs = read_expressions(self.dialect, cols, select_cols)
+        fingerprinted = fingerprinted and self.dialect == "postgresql"
+        if fingerprinted:
+            exprs[_ROW_HASH] = f"{pg_row_hash(cols)} AS {_ROW_HASH}"
         names = list(exprs)
         sql = f"SELECT {', '.join(exprs.values())} FROM trade_records"
         where, params = [], {}
@@ -246,8 +256,11 @@ class LedgerStore:
                           for rows in result.partitions(_READ_CHUNK)]
                 raw = (pd.concat(chunks, ignore_index=True) if chunks
                        else pd.DataFrame(columns=names))
+        hashes = [int(h) for h in raw.pop(_ROW_HASH)] if fingerprinted else None
         normalize = normalize_trades_scaled if columnar else normalize_trades
-        return normalize(mark_out_of_range_times(raw), plausible=True)
+        normalized = normalize(mark_out_of_range_times(raw), plausible=True)
+        return (dataclasses.replace(normalized, fingerprint=rows_fingerprint(hashes))
+                if hashes is not None else normalized)
 
     def symbol_census(self) -> tuple[list[str], list[tuple[str, str, str]]]:
         """The symbols of ``trade_records`` (trimmed, as reads normalize them), and the rows

@@ -3,6 +3,7 @@ by construction, and the demo bot history (600 orders with missing buys) in a re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -10,7 +11,10 @@ from typing import Any
 import pandas as pd
 
 from recon_assets.exchange.demo import demo_history
-from recon_assets.fifo.service import VersionSummary, compute_version
+from recon_assets.fifo.rules import validate_allocations
+from recon_assets.fifo.service import (VersionSummary, compute_version, load_version,
+                                       resolve_version)
+from recon_assets.fifo.validation import validate_version
 from recon_assets.ledger.store import LedgerStore
 from recon_assets_tests.conftest import seed_trade_records
 
@@ -76,3 +80,29 @@ def demo_backfill(url: str) -> Backfilled:
     history = demo_history()
     missing = [o for o in history.orders if o["order_id"] in set(history.missing_buy_ids)]
     return backfill_history(url, history.ledger_orders, missing)
+
+
+def _places(detail: str) -> str:
+    """A detail with its decimals' trailing zeros dropped: a whole version read at once shows
+    every value at its column's most places, a symbol's rows at their own."""
+    return re.sub(r"(\d)\.(\d*?)0+(?!\d)", lambda m: m[1] + ("." + m[2] if m[2] else ""),
+                  detail)
+
+
+def _shown(results) -> list:
+    return [(r.name, r.passed, r.severity, r.blocking, r.failing_count, r.metadata,
+             sorted((str(f["sell_order_id"]), str(f["buy_order_id"]), str(f["symbol"]),
+                     _places(f["detail"])) for f in r.failing)) for r in results]
+
+
+def judged(store, version: int, *, strict: bool = False) -> tuple[list, list[str]]:
+    """validate_version's results (checked against the whole version judged at once) and
+    what it logged."""
+    info = resolve_version(store, version)
+    said: list[str] = []
+    results, _fingerprint = validate_version(store, info, strict=strict, log=said.append)
+    allocations, trades = load_version(store, info)
+    whole = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
+                                 strict=strict)
+    assert _shown(results) == _shown(whole)
+    return results, said

@@ -4,41 +4,11 @@ at once (SQLite and older servers judge the whole version, and record nothing)."
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import func, select, text
 
-from recon_assets.fifo.rules import validate_allocations
-from recon_assets.fifo.service import load_version, resolve_version
-from recon_assets.fifo.validation import validate_version
+from recon_assets.fifo.service import resolve_version
 from recon_assets.ledger.schema import fifo_check_results
-from recon_assets_tests.fifo_history.scenarios import demo_backfill
-
-
-def _places(detail: str) -> str:
-    """A detail with its decimals' trailing zeros dropped: a whole version read at once shows
-    every value at its column's most places, a symbol's rows at their own."""
-    return re.sub(r"(\d)\.(\d*?)0+(?!\d)", lambda m: m[1] + ("." + m[2] if m[2] else ""),
-                  detail)
-
-
-def _shown(results) -> list:
-    return [(r.name, r.passed, r.severity, r.blocking, r.failing_count, r.metadata,
-             sorted((str(f["sell_order_id"]), str(f["buy_order_id"]), str(f["symbol"]),
-                     _places(f["detail"])) for f in r.failing)) for r in results]
-
-
-def judged(store, version: int, *, strict: bool = False) -> tuple[list, list[str]]:
-    """validate_version's results (checked against the whole version judged at once) and
-    what it logged."""
-    info = resolve_version(store, version)
-    said: list[str] = []
-    results, _fingerprint = validate_version(store, info, strict=strict, log=said.append)
-    allocations, trades = load_version(store, info)
-    whole = validate_allocations(allocations, trades, reported_total_pnl=info.total_pnl_usd,
-                                 strict=strict)
-    assert _shown(results) == _shown(whole)
-    return results, said
+from recon_assets_tests.fifo_history.scenarios import demo_backfill, judged
 
 
 def recorded(store) -> int:

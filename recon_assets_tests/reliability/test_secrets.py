@@ -187,6 +187,7 @@ IDENTIFIER_SOURCES = {
     "', '.join(exprs.values())",  # read_trades: trade_reads.read_expressions of TRADE_COLUMNS
     "', '.join(marks)",  # read_trades: bind parameter names :s0, :s1, ...
     "row",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL, extract(epoch ...))
+    "pg_row_hash(columns)",  # ledger_fingerprint: the md5 of ROW(row) above, as bigint
     "values",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL)
     "_SQLITE_AGGREGATE",  # ledger_fingerprint: the constant name of our registered aggregate
     "statement",  # bulk.copy_out: a compiled SQLAlchemy SELECT, its values psycopg parameters
