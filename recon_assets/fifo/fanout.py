@@ -5,8 +5,9 @@ ledger fingerprint, one ``fifo_allocate_symbol`` step per symbol reads and alloc
 symbol (in parallel under the multiprocess executor, or across machines with the celery or
 k8s executors) and judges it by the validation rules while its allocations and orders are in
 memory, and ``fifo_write_version`` writes all of them as one version in one locked
-transaction, recording those judgments (so the checks do not read the version back). The steps hand each other nothing through Dagster's IO manager (whose default
-keeps pickles on the local disk, out of reach of a worker on another host): every output is
+transaction, recording those judgments (so the checks do not read the version back). The
+steps hand each other nothing through Dagster's IO manager (whose default keeps pickles on
+the local disk, out of reach of a worker on another host): every output is
 ``Nothing``, and the plan and the per-symbol results go through the ledger's staging tables
 under the run id (``recon_assets.ledger.staging``). Run config stays one ``FifoConfig`` for the
 asset (a config mapping hands it to the steps), so the CLI, schedules and the UI configure it

@@ -251,14 +251,18 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
     """Read these symbols' orders and allocate them (pure FIFO); bad rows are returned, not
     allocated, so one report can name every bad row of the ledger.
 
-    With ``judge`` (one symbol) the validation rules also judge the allocations against the
-    orders just read, while both are in memory, and the result keeps that judgment with the
-    fingerprint of exactly those orders (:func:`_judged`), so the version's checks need not
-    read the symbol back.
+    With ``judge`` (one symbol, a ledger that can digest rows: PostgreSQL 14 or later) the
+    validation rules also judge the allocations against the orders just read, while both are
+    in memory, and the result keeps that judgment with the fingerprint of exactly those
+    orders (:func:`_judged`), so the version's checks need not read the symbol back.
     """
     if not symbols:
         return SymbolAllocations((), {}, allocate(empty_trades()), [], {})
-    judge = judge and len(symbols) == 1 and not exclude
+    if judge and len(symbols) == 1 and not exclude:
+        with store.connect() as conn:  # without digests a judgment could not be recorded
+            judge = check_results.can_digest(conn)
+    else:
+        judge = False
     normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees,
                                    fingerprinted=judge)
     trades, problems, read_as = normalized.trades, normalized.problems, normalized.fingerprint

@@ -8,11 +8,11 @@ symbol a new version copied from the one before or a version validated again, is
 again; its recorded results are combined with the others'
 (:mod:`recon_assets.ledger.check_results`). A symbol a fanned-out version computed was
 judged by its own step, where its allocations and orders were in memory
-(``recon_assets.fifo.service.allocate_symbols`` with ``judge``), and is found here the same way. Everything is read in one snapshot, so the
-digests, the fingerprints and the rows judged are of one moment. Where that cannot hold (not
-PostgreSQL 14+, an order id under two symbols, skipped rows, or a reference to another
-symbol's order, which only the whole ledger words right) the whole version is read and
-judged as one, as before.
+(``recon_assets.fifo.service.allocate_symbols`` with ``judge``), and is found here the same
+way. Everything is read in one snapshot, so the digests, the fingerprints and the rows
+judged are of one moment. Where that cannot hold (not PostgreSQL 14+, an order id under two
+symbols, skipped rows, or a reference to another symbol's order, which only the whole
+ledger words right) the whole version is read and judged as one, as before.
 """
 
 from __future__ import annotations

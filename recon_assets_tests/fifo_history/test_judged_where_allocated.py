@@ -107,7 +107,8 @@ def test_a_judgment_stands_for_the_orders_read_not_those_planned(pg_url):
     store.dispose()
 
 
-def test_nothing_is_judged_where_allocated_on_sqlite_or_with_bad_rows(sqlite_url, pg_url):
+def test_nothing_is_judged_that_would_not_be_recorded(sqlite_url, pg_url):
+    """SQLite or PostgreSQL before 14 (no row digests), bad rows, excluded ids."""
     seed_trade_records(sqlite_url, BASE)
     store = LedgerStore(sqlite_url)
     assert allocate_symbols(store, ["BTC-USD"], judge=True).judgments == {}
@@ -121,6 +122,8 @@ def test_nothing_is_judged_where_allocated_on_sqlite_or_with_bad_rows(sqlite_url
     assert set(allocate_symbols(store, ["ETH-USD"], judge=True).judgments) == {"ETH-USD"}
     assert allocate_symbols(store, ["ETH-USD"], exclude=frozenset({"x"}),
                             judge=True).judgments == {}
+    store.engine.dialect.server_version_info = (13, 12)  # as a PostgreSQL 13 reports itself
+    assert allocate_symbols(store, ["ETH-USD"], judge=True).judgments == {}  # no digests
     store.dispose()
 
 
