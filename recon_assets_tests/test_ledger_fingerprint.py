@@ -12,10 +12,12 @@ import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
 from recon_assets.fifo.service import compute_version
+from recon_assets.ledger.fingerprint import _fingerprint, rows_fingerprint
 from recon_assets.ledger.store import LedgerStore
 from recon_assets_tests.conftest import seed_trade_records
 
@@ -122,3 +124,33 @@ def test_each_symbol_has_its_own_fingerprint_from_the_same_scan(ledger):
     assert after.by_symbol["ETH-USD"] == before.by_symbol["ETH-USD"]
     assert after.by_symbol["BTC-USD"] != before.by_symbol["BTC-USD"]
     assert str(after) != str(before)
+
+
+def test_a_read_of_one_symbol_is_fingerprinted_as_the_ledger_fingerprints_it(ledger):
+    """A fan-out step reads its symbol with each row's hash: exactly the rows whose trimmed
+    symbol it is (padded ones too, not those that merely contain it), with the fingerprint
+    the ledger's scan gives that symbol, also for hashes whose sum leaves int64."""
+    with ledger.begin() as conn:
+        for oid, symbol in [("e1", " ETH-USD"), ("e2", "ETH-USD  "), ("e3", "ETH-USDT"),
+                            ("e4", "XETH-USD"), ("e5", "ETH-USD")]:
+            conn.execute(text(
+                "INSERT INTO trade_records (order_id, symbol, side, order_time, price, size, "
+                "total_fees_usd, status, source, trigger) VALUES (:o, :s, 'buy', "
+                "'2026-01-03 10:00:00', 2000, 1.5, 0.1, 'filled', 'websocket', '{}')"),
+                {"o": oid, "s": symbol})
+    read = ledger.read_trades(symbols=["ETH-USD"], fingerprinted=True)
+    assert sorted(read.trades["order_id"]) == ["e1", "e2", "e5"]
+    assert set(read.trades["symbol"]) == {"ETH-USD"}
+    if ledger.dialect == "postgresql":
+        assert read.fingerprint == ledger.fingerprint().by_symbol["ETH-USD"]
+        both = ledger.read_trades(symbols=["ETH-USD", "BTC-USD"], fingerprinted=True)
+        assert sorted(both.trades["order_id"]) == ["b1", "e1", "e2", "e5", "s1"]
+    else:
+        assert read.fingerprint is None  # no row hash in SQLite: nothing to judge under
+
+
+def test_row_hashes_sum_exactly_at_the_ends_of_int64():
+    hashes = [-2**63, 2**63 - 1, -1, 0, 2**62, -2**62 - 1] * 1000
+    expected = str(_fingerprint(len(hashes), sum(hashes), str))
+    assert rows_fingerprint(np.array(hashes, dtype=np.int64)) == expected
+    assert rows_fingerprint(np.array([], dtype=np.int64)) == str(_fingerprint(0, 0, str))

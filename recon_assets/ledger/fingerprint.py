@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
+import numpy as np
 from sqlalchemy import Connection, text
 
 from recon_assets.trades import TRADE_COLUMNS
@@ -83,10 +84,19 @@ def pg_row_hash(columns: dict[str, str]) -> str:
     return f"('x' || left(md5(ROW({row})::text), 16))::bit(64)::bigint"
 
 
-def rows_fingerprint(hashes: Sequence[int]) -> str:
+def rows_fingerprint(hashes: np.ndarray) -> str:
     """The fingerprint, as :attr:`LedgerFingerprint.by_symbol` words a symbol's, of the rows
-    whose :func:`pg_row_hash` values these are (all of one symbol's rows: the same string)."""
-    return str(_fingerprint(len(hashes), sum(hashes), str))
+    whose :func:`pg_row_hash` values these are (int64; all of one symbol's rows: the same
+    string).
+
+    Summed exactly without a Python int per row: each hash's high (signed) and low 32 bits
+    are summed apart in int64, which cannot wrap below 2**31 rows, and joined as Python ints.
+    """
+    if len(hashes) >= 2**31:
+        raise OverflowError(f"{len(hashes)} row hashes are too many to sum in int64 halves")
+    high = int(np.right_shift(hashes, 32).sum(dtype=np.int64))
+    low = int(np.bitwise_and(hashes, 0xFFFFFFFF).sum(dtype=np.int64))
+    return str(_fingerprint(len(hashes), (high << 32) + low, str))
 
 
 def _fingerprint(count: int, summary: int, shown: Callable[[int], str],
