@@ -294,7 +294,7 @@ def _judged(symbol: str, allocations: pd.DataFrame, trades: pd.DataFrame, read_a
     keys it, by the fingerprint of the orders judged), or none when its wording could change
     once the rows are widened to the version's decimal places (a failing rule that names an
     amount: the checks then judge the stored rows themselves)."""
-    results = recorded_form(validate_allocations(allocations, trades))
+    results = recorded_form(validate_allocations(allocations, trades, normalized=True))
     return {symbol: (read_as, results)} if worded_alike_at_any_scale(results) else {}
 
 

@@ -84,7 +84,7 @@ def _by_symbol(store: LedgerStore, conn: Connection, info: versions.VersionInfo,
         for s in batch:
             results = recorded_form(validate_allocations(
                 allocations.take(rows.get(s, [])).reset_index(drop=True),
-                trades.take(orders.get(s, [])).reset_index(drop=True)))
+                trades.take(orders.get(s, [])).reset_index(drop=True), normalized=True))
             if results["references_exist"]["failing_count"]:
                 return None
             fresh[s] = (*keys[s], results)
