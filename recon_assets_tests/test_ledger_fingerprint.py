@@ -154,3 +154,30 @@ def test_row_hashes_sum_exactly_at_the_ends_of_int64():
     expected = str(_fingerprint(len(hashes), sum(hashes), str))
     assert rows_fingerprint(np.array(hashes, dtype=np.int64)) == expected
     assert rows_fingerprint(np.array([], dtype=np.int64)) == str(_fingerprint(0, 0, str))
+
+
+def test_a_fingerprint_alongside_a_snapshot_is_of_what_the_snapshot_reads(ledger):
+    """``database_trades`` and the checks scan the fingerprint on a second connection while
+    they read: it must be of the same snapshot, not of the ledger a moment later. An edit
+    committed after the snapshot began, while the scan waits behind its lock, stays unseen."""
+    before = ledger.fingerprint()
+    if ledger.dialect != "postgresql":
+        with ledger.snapshot() as conn, ledger.fingerprint_alongside(conn) as fingerprint:
+            assert len(ledger.read_trades(conn=conn).trades) == 2
+            assert fingerprint() == before
+        return
+    other = ledger.engine.connect()
+    try:
+        other.begin()
+        other.execute(text("LOCK TABLE trade_records IN ACCESS EXCLUSIVE MODE"))
+        other.execute(text("UPDATE trade_records SET size = 0.4 WHERE order_id = 'b1'"))
+        with ledger.snapshot() as conn, ledger.fingerprint_alongside(conn) as fingerprint:
+            other.commit()  # the edit lands after the snapshot, before the scan can run
+            trades = ledger.read_trades(conn=conn).trades
+            assert trades.set_index("order_id").loc["b1", "size"] == Decimal("0.3")
+            assert fingerprint() == before
+    finally:
+        other.close()
+    assert ledger.fingerprint() != before
+    with ledger.fingerprint_alongside() as fingerprint:  # no snapshot: the ledger now
+        assert fingerprint() == ledger.fingerprint()

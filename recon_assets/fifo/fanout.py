@@ -172,11 +172,16 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
                 return
             summary = stored_summary(existing) if existing is not None else None
         if summary is None:
-            summary = _write_or_report(store, plan, parts, config, version, run_id,
-                                       context.log.info)
+            # the ledger as the write starts, scanned by the server while the version is
+            # written (the write waits on the server too)
+            with store.fingerprint_alongside() as ledger_now:
+                summary = _write_or_report(store, plan, parts, config, version, run_id,
+                                           context.log.info)
+                current = str(ledger_now())
         else:
             with store.begin() as conn:
                 staging.discard(conn, [run_id])
+            current = str(store.fingerprint())
     except Exception:
         # A refused or failed write (bad rows, a version conflict) ends the run: its staged
         # rows can never become a version, so they go now, not at the next run.
@@ -185,7 +190,6 @@ def fifo_write_version(context: dg.OpExecutionContext, config: FifoConfig,
         raise
     done = "reported as stored" if summary.reused else "written"
     context.log.info(f"version {summary.version} {done} by {_where()}")
-    current = str(store.fingerprint())
     yield dg.Output(None, data_version=dg.DataVersion(summary.ledger_fingerprint),
                     metadata={**summary_metadata(summary), "ledger_changed_since_version":
                               dg.MetadataValue.bool(current != summary.ledger_fingerprint)})

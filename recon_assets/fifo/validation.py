@@ -38,9 +38,10 @@ def validate_version(store: LedgerStore, info: versions.VersionInfo, *, strict: 
                      ) -> tuple[list[RuleResult], LedgerFingerprint]:
     """Every rule's result for version ``info``, and the ledger's fingerprint as judged."""
     with store.snapshot() as conn:
-        current = store.fingerprint(conn)
-        digests = None if info.skipped_rows else check_results.symbol_digests(
-            conn, info.version, ALLOCATION_INPUTS)
+        with store.fingerprint_alongside(conn) as fingerprint:  # both scans on the server
+            digests = None if info.skipped_rows else check_results.symbol_digests(
+                conn, info.version, ALLOCATION_INPUTS)
+            current = fingerprint()
         judged = None
         if digests is not None and not store.ids_seen_twice(conn):
             judged = _by_symbol(store, conn, info, current, digests)

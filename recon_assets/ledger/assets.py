@@ -25,9 +25,11 @@ def database_trades(context: dg.AssetExecutionContext, ledger: LedgerResource):
     store = ledger.get_store()
     columns = store.table_columns("trade_records")
     # a missing fee column is reported by the schema check; FIFO refuses it unless assumed
-    result = store.read_trades(assume_zero_fees=True, columnar=True)
+    # the fingerprint of exactly the rows read, scanned by the server during the read
+    with store.snapshot() as conn, store.fingerprint_alongside(conn) as fingerprint_of_read:
+        result = store.read_trades(assume_zero_fees=True, columnar=True, conn=conn)
+        fingerprint = fingerprint_of_read()
     trades = result.trades
-    fingerprint = store.fingerprint()
     duplicates = [p for p in result.problems if p[2] == "duplicate order id"]
     other = [p for p in result.problems if p[2] != "duplicate order id"]
     context.log.info(f"read {len(trades)} orders from {store.display_url}"
