@@ -186,6 +186,9 @@ IDENTIFIER_SOURCES = {
     "staging",  # archive_fills: "fills_incoming_" + hex of a fresh uuid4
     "', '.join(exprs.values())",  # read_trades: trade_reads.read_expressions of TRADE_COLUMNS
     "', '.join(marks)",  # read_trades: bind parameter names :s0, :s1, ...
+    # store._symbol_filter: TRIM(symbol) IN (...) and strpos(symbol, ...) > 0 over those
+    # bind parameter names only
+    "contains", "trimmed",
     "row",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL, extract(epoch ...))
     "pg_row_hash(columns)",  # ledger_fingerprint: the md5 of ROW(row) above, as bigint
     "values",  # ledger_fingerprint: TRADE_COLUMNS names (or NULL)
