@@ -30,7 +30,7 @@ from recon_assets.fifo.rules import (ALLOCATION_INPUTS, RULES_REVISION, recorded
 from recon_assets.fifo.version_diff import VersionDiff, diff_of_stored, diff_versions
 from recon_assets.ledger import check_results, versions
 from recon_assets.ledger.store import LedgerStore
-from recon_assets.money import round_money
+from recon_assets.money import decimal_str, round_money
 from recon_assets.trades import empty_trades
 
 
@@ -453,7 +453,7 @@ def write_computed(store: LedgerStore, plan: Plan, parts: Sequence[SymbolAllocat
     copied = f" ({len(carried)} symbols copied from version {plan.carry.version})" if (
         plan.carry) else ""
     log(f"wrote FIFO version {number}: {allocation_count} allocations over {trade_count} "
-        f"orders, {unmatched_count} unmatched, total PnL {total}{copied}")
+        f"orders, {unmatched_count} unmatched, total PnL {decimal_str(total)}{copied}")
     return VersionSummary(
         version=number, batch_id=batch_id, trade_count=trade_count,
         allocation_count=allocation_count, unmatched_count=unmatched_count,

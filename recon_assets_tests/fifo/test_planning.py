@@ -50,3 +50,15 @@ def test_plan_new_version_refuses_an_unknown_symbol(sqlite_url):
     seed_trade_records(sqlite_url, [order("b1", "BTC-USD", "buy", 1, "1", "100")])
     with pytest.raises(ConfigError, match="DOGE-USD"):
         plan_new_version(LedgerStore(sqlite_url), symbols=["DOGE-USD"])
+
+
+def test_the_write_logs_its_total_as_a_plain_decimal(ledger_url):
+    """A break-even version's total is 0 at 8 places: the log says 0.00000000, as the CLI
+    prints it, not Decimal's 0E-8."""
+    seed_trade_records(ledger_url, [order("b1", "BTC-USD", "buy", 1, "0.5", "100"),
+                                    order("s1", "BTC-USD", "sell", 2, "0.5", "100")])
+    said: list[str] = []
+    summary = compute_version(LedgerStore(ledger_url), log=said.append)
+    assert summary.total_pnl_usd == 0
+    (line,) = [m for m in said if m.startswith("wrote FIFO version")]
+    assert "total PnL 0.00000000" in line, line
