@@ -8,7 +8,9 @@ import dagster as dg
 import pytest
 from sqlalchemy import text
 
-from recon_assets.errors import VersionError
+from recon_assets.cli.commands import report_checks
+from recon_assets.cli.runner import JobOutcome
+from recon_assets.errors import EXIT_CLEAN, VersionError
 from recon_assets.fifo.history_assets import EXPLAINED_CHECK, fifo_version_diff, pick_versions
 from recon_assets.fifo.service import compute_version
 from recon_assets.ledger.resources import LedgerResource
@@ -93,7 +95,7 @@ def test_missing_version_fails_the_run(ledger_url):
             raise exc.user_exception from None
 
 
-def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
+def test_edited_ledger_row_is_an_unexplained_change(ledger_url, capsys):
     seed_trade_records(ledger_url, BASE)
     store = LedgerStore(ledger_url)
     compute_version(store)
@@ -109,6 +111,11 @@ def test_edited_ledger_row_is_an_unexplained_change(ledger_url):
         "allocations changed but no order appeared or left"]
     meta = _metadata(result)
     assert meta["changed_sells"] == 1 and Decimal(meta["pnl_delta_usd_exact"]) == 1
+    # the CLI says why, not only that no row failed
+    assert report_checks(JobOutcome("r", {}, [check]), strict=False) == EXIT_CLEAN
+    assert capsys.readouterr().out.splitlines() == [
+        f"  WARN  {EXPLAINED_CHECK} (0 rows)",
+        "        allocations changed but no order appeared or left"]
 
 
 def test_the_version_diff_job_loads_and_runs_the_check(sqlite_url):
