@@ -156,6 +156,12 @@ def celery_cluster(tmp_path, dagster_pg_url) -> Iterator[callable]:
         queue = f"recon-test-{uuid.uuid4().hex[:12]}"
         dotenv = {**dotenv, "RECON_CELERY_BROKER": BROKER}
         cluster = Cluster(queue, _node("launcher", tmp_path, dotenv, dagster_pg_url))
+        # Dagster's storage exists before the workers start, as on a deployed cluster (README,
+        # Scaling out): two workers creating it at once on an empty database race on its
+        # CREATE TABLEs, and one of them dies.
+        subprocess.run([str(BIN / "dagster"), "instance", "migrate"], cwd=cluster.launcher.cwd,
+                       env=cluster.launcher.env, check=True, timeout=120,
+                       capture_output=True)
         for name in ("worker_a", "worker_b"):
             node = _node(name, tmp_path, dotenv, dagster_pg_url)
             (node.cwd / "celery.yaml").write_text(yaml.safe_dump({"execution": {"config": {
