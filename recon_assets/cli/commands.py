@@ -95,15 +95,13 @@ def run_validate(args: argparse.Namespace) -> int:
     return report_checks(outcome, strict=args.strict)
 
 
-def _reasons(evaluation: Any) -> list[str]:
-    """The ``reasons`` a failed check without failing rows gives in its metadata (the version
-    diff's check: what in the change needs review), else none."""
-    reasons = getattr(evaluation.metadata.get("reasons"), "value", None)
-    return [str(r) for r in reasons] if isinstance(reasons, list) else []
+def _plain_metadata(evaluation: Any) -> dict[str, Any]:
+    """A check evaluation's metadata as plain values (Dagster wraps each in a MetadataValue)."""
+    return {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
 
 
 def check_json(evaluation: Any) -> dict[str, Any]:
-    meta = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    meta = _plain_metadata(evaluation)
     return {"name": evaluation.check_name, "passed": evaluation.passed,
             "severity": evaluation.severity.value,
             "allocation_version": meta.get("allocation_version"),
@@ -126,6 +124,6 @@ def report_checks(outcome: JobOutcome, *, strict: bool) -> int:
         for row in (info["failing"] or [])[:10] if not info["passed"] else []:
             print("        " + ", ".join(f"{k}={v}" for k, v in row.items() if v is not None))
         if not info["passed"] and not info["failing"]:  # a check about a whole diff: why
-            for reason in _reasons(evaluation)[:10]:
+            for reason in (_plain_metadata(evaluation).get("reasons") or [])[:10]:
                 print(f"        {reason}")
     return EXIT_FINDINGS if failed else EXIT_CLEAN
