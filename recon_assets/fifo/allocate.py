@@ -19,7 +19,7 @@ from recon_assets.fifo.matching import match_fifo
 from recon_assets.fifo.ordering import Book, book_orders
 from recon_assets.money import EXACT
 from recon_assets.scaled import decimal_of, decimal_series, spread
-from recon_assets.trades import normalize_trades_scaled
+from recon_assets.trades import NormalizedTrades, normalize_trades_scaled
 
 #: Columns of :func:`allocate`'s result: ``fifo_allocations`` minus the version bookkeeping.
 ALLOCATION_COLUMNS = [
@@ -31,11 +31,15 @@ _MONEY_PLACES = 8
 _BUY_SIDE = ("buy_fees_per_unit", "cost_basis_usd", "pnl_usd")  # missing on unmatched rows
 
 
-def allocate(trades: pd.DataFrame) -> pd.DataFrame:
+def allocate(trades: pd.DataFrame | NormalizedTrades) -> pd.DataFrame:
     """Allocate every sell to the oldest earlier buys of its symbol (SPEC section 3), exactly.
 
     ``trades`` has the ``trade_records`` columns (money as Decimals, decimal strings or floats);
     unusable rows raise :class:`recon_assets.errors.BadRowError` naming order id and field.
+    ``trades`` may also be what :func:`recon_assets.trades.normalize_trades_scaled` made of
+    them (a ledger read with ``columnar``): it is not normalized again, and its money is
+    quoted as it was read (a column of Arrow decimals alone would quote it at the column's
+    scale).
     The result has one row per (sell, buy) match plus one ``UNMATCHED`` row per sell for what
     no earlier buy covers beyond 1e-8, ordered by symbol, sell processing order, buy order.
 
@@ -46,7 +50,8 @@ def allocate(trades: pd.DataFrame) -> pd.DataFrame:
     prices and sizes keep every digit (the column's scale is the most places present). Ids,
     symbol and notes are objects (``None`` when missing), times UTC.
     """
-    normalized = normalize_trades_scaled(trades)
+    normalized = (trades if isinstance(trades, NormalizedTrades)
+                  else normalize_trades_scaled(trades))
     frame = normalized.raise_if_bad("trades for FIFO")
     if frame.empty:
         return _empty()

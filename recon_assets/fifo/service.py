@@ -263,20 +263,24 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
             judge = check_results.can_digest(conn)
     else:
         judge = False
+    # One symbol read whole is allocated from its columns as read (no Decimal per value);
+    # a frame that is filtered or split here keeps Decimals, which carry each value as written.
+    columnar = len(symbols) == 1 and not exclude
     normalized = store.read_trades(symbols=list(symbols), assume_zero_fees=assume_zero_fees,
-                                   fingerprinted=judge)
+                                   columnar=columnar, fingerprinted=judge)
     trades, problems, read_as = normalized.trades, normalized.problems, normalized.fingerprint
-    del normalized
     if exclude:
         trades = trades[~trades["order_id"].isin(exclude)]
     counts = trades["symbol"].value_counts()
     judgments: dict[str, tuple[str, dict[str, Any]]] = {}
     if len(symbols) == 1:
-        allocations = allocate(trades)
+        allocations = allocate(normalized if columnar and not problems else trades)
+        del normalized
         scales = {symbols[0]: decimal_scales(allocations)} if len(allocations) else {}
         if judge and read_as is not None and not problems:
             judgments = _judged(symbols[0], allocations, trades, read_as)
     else:  # each symbol alone (FIFO never crosses symbols), to see its own scales
+        del normalized
         frames = {s: allocate(trades.iloc[rows])
                   for s, rows in sorted(trades.groupby("symbol").indices.items())}
         del trades  # its Decimal objects (~400 MiB a million orders) go before the stacking

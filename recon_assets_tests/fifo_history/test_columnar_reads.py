@@ -7,10 +7,18 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pandas as pd
+import pytest
+
+from recon_assets.fifo import allocate
 from recon_assets.fifo.reports import daily_pnl, daily_report
 from recon_assets.fifo.version_diff import diff_versions, to_json
+from recon_assets.fifo.rules import recorded_form, validate_allocations
+from recon_assets.fifo.service import allocate_symbols
 from recon_assets.ledger import versions
-from recon_assets_tests.fifo_history.scenarios import demo_backfill
+from recon_assets.ledger.store import LedgerStore
+from recon_assets_tests.conftest import seed_trade_records
+from recon_assets_tests.fifo_history.scenarios import demo_backfill, order
 
 
 def _text(frame) -> list[list[str]]:
@@ -141,3 +149,33 @@ def test_the_diff_compares_only_symbols_whose_rows_differ(pg_url) -> None:
                      {"b": other, "i": row})
     got, apart = compared()
     assert apart is None and got["counts"]["changed_sells"] == 1
+
+
+@pytest.mark.parametrize("table", ["sqlite", "postgresql", "bottrader"])
+def test_a_symbol_read_as_columns_allocates_as_its_decimals_do(request, table) -> None:
+    """A step reads its symbol into Arrow columns and allocates from them: the rows, the
+    notes (which quote a sell's size as written: "3.50", or a float's shortest form) and the
+    judgment are those of the same orders read as Decimals, on our tables and BotTrader's."""
+    url = request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "pg_url",
+                                   "bottrader": "bottrader_pg_url"}[table])
+    orders = [order("b1", "BTC-USD", "buy", 1, "100.10", "1.25", "0.50"),
+              order("s1", "BTC-USD", "sell", 2, "110", "3.50", "1"),
+              order("b2", "BTC-USD", "buy", 3, "99.5", "0.1"),
+              order("s2", "BTC-USD", "sell", 4, "120.000", "0.3", "0.01"),
+              order("b3", "ETH-USD", "buy", 1, "2000", "2")]
+    seed_trade_records(url, orders)
+    store = LedgerStore(url)
+    part = allocate_symbols(store, ["BTC-USD"])
+    as_decimals = store.read_trades(symbols=["BTC-USD"]).trades
+    assert all(isinstance(v, Decimal) for v in as_decimals["size"])
+    pd.testing.assert_frame_equal(part.allocations, allocate(as_decimals))
+    notes = [n for n in part.allocations["notes"] if n]
+    size = "3.5" if table == "bottrader" else "3.50"  # double precision keeps no zeros
+    assert notes == [f"UNMATCHED: 2.25 of {size} not covered by earlier buys",
+                     "UNMATCHED: 0.2 of 0.3 not covered by earlier buys"]
+    columns = store.read_trades(symbols=["BTC-USD"], columnar=True).trades
+    assert isinstance(columns["size"].dtype, pd.ArrowDtype) or table == "sqlite"
+    assert (recorded_form(validate_allocations(part.allocations, columns, normalized=True))
+            == recorded_form(validate_allocations(part.allocations, as_decimals,
+                                                  normalized=True)))
+    store.dispose()
