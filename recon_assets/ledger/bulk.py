@@ -11,9 +11,10 @@ string. Other drivers (SQLite, psycopg2) insert dicts made by :func:`clean_row`.
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -26,6 +27,7 @@ from recon_assets.ledger.schema import ExactDecimal, UtcDateTime
 from recon_assets.money import to_decimal
 
 _CHUNK = 100_000
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False)
 
 
 def can_copy(conn: Connection) -> bool:
@@ -79,20 +81,47 @@ def copy_frame(conn: Connection, table: str, columns: Sequence[Column],
     ``constants`` has that value in every row (made chunk by chunk: the frame is not copied
     to hold it).
     """
+    copy_frames(conn, table, columns, [frame], constants)
+
+
+def copy_frames(conn: Connection, table: str, columns: Sequence[Column],
+                frames: Iterable[pd.DataFrame], constants: Mapping[str, Any] | None = None
+                ) -> int:
+    """:func:`copy_frame` of every frame in one COPY; return the rows copied.
+
+    One statement, and each chunk's CSV rendered on a thread while the one before it goes to
+    the server (the connection waits for the socket without the GIL): the server ingests
+    while the client renders, where a COPY per frame, rendered and then sent, would leave one
+    of them idle at a time. At most two chunks exist at once. ``frames`` may be a generator.
+    """
     names = [c.name for c in columns]
     listed = ", ".join(f'"{n}"' for n in names)
-    options = pa_csv.WriteOptions(include_header=False)
     constants = constants or {}
+
+    def rendered(chunk: pd.DataFrame) -> memoryview:
+        arrays = [_csv_column(conn, pd.Series([constants[c.name]] * len(chunk))
+                              if c.name in constants else chunk[c.name], c)
+                  for c in columns]
+        sink = io.BytesIO()
+        pa_csv.write_csv(pa.table(arrays, names=names), sink, _CSV_OPTIONS)
+        return sink.getbuffer()
+
+    chunks = (frame.iloc[start:start + _CHUNK] for frame in frames
+              for start in range(0, len(frame), _CHUNK))
+    copied = 0
     with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(
-            f'COPY "{table}" ({listed}) FROM STDIN (FORMAT csv)') as copy:
-        for start in range(0, len(frame), _CHUNK):
-            chunk = frame.iloc[start:start + _CHUNK]
-            arrays = [_csv_column(conn, pd.Series([constants[c.name]] * len(chunk))
-                                  if c.name in constants else chunk[c.name], c)
-                      for c in columns]
-            sink = io.BytesIO()
-            pa_csv.write_csv(pa.table(arrays, names=names), sink, options)
-            copy.write(sink.getbuffer())
+            f'COPY "{table}" ({listed}) FROM STDIN (FORMAT csv)') as copy, \
+            ThreadPoolExecutor(1, thread_name_prefix="copy-render") as renderer:
+        pending = None
+        for chunk in chunks:
+            copied += len(chunk)
+            following = renderer.submit(rendered, chunk)
+            if pending is not None:
+                copy.write(pending.result())
+            pending = following
+        if pending is not None:
+            copy.write(pending.result())
+    return copied
 
 
 def _csv_column(conn: Connection, values: pd.Series, column: Column) -> pa.Array:

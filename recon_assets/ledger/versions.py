@@ -18,8 +18,8 @@ from sqlalchemy import (Connection, Integer, Text, delete, func, insert, literal
 from recon_assets.errors import VersionError
 from recon_assets.fifo.version_diff import PIECE_VALUES, StoredDiff
 from recon_assets.ledger.check_results import can_digest, digest, digest_terms
-from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frame, copy_out,
-                                     decimal_objects)
+from recon_assets.ledger.bulk import (can_copy, clean_row, copy_frames, copy_out,
+                                      decimal_objects)
 from recon_assets.ledger.schema import (ExactDecimal, UtcDateTime, fifo_allocations,
                                         fifo_computation_log)
 
@@ -125,22 +125,24 @@ def write_version(conn: Connection, *, version: int, batch_id: str,
 
     ``allocations`` may be a generator: each frame is written before the next is asked for,
     so a version of many parts never exists twice in memory. On PostgreSQL through psycopg 3
-    the rows go in with COPY (:mod:`recon_assets.ledger.bulk`); elsewhere (SQLite, psycopg2)
-    as an executemany in batches of 10,000. The stored rows are the same either way.
+    the rows go in with one COPY (:func:`recon_assets.ledger.bulk.copy_frames`); elsewhere
+    (SQLite, psycopg2) as an executemany in batches of 10,000. The stored rows are the same
+    either way.
     """
     fixed = {"allocation_time": allocation_time, "allocation_version": version,
              "allocation_batch_id": batch_id}
     columns = [c for c in fifo_allocations.columns if c.name != "id"]
-    written = 0
-    for frame in allocations:
-        written += len(frame)
-        if can_copy(conn) and len(frame):
-            copy_frame(conn, fifo_allocations.name, columns, frame, constants=fixed)
-            continue
-        records = frame.assign(**fixed)[[c.name for c in columns]]
-        rows = [clean_row(r) for r in records.to_dict("records")]
-        for start in range(0, len(rows), 10_000):
-            conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
+    if can_copy(conn):
+        written = copy_frames(conn, fifo_allocations.name, columns, allocations,
+                              constants=fixed)
+    else:
+        written = 0
+        for frame in allocations:
+            written += len(frame)
+            records = frame.assign(**fixed)[[c.name for c in columns]]
+            rows = [clean_row(r) for r in records.to_dict("records")]
+            for start in range(0, len(rows), 10_000):
+                conn.execute(insert(fifo_allocations), rows[start:start + 10_000])
     conn.execute(insert(fifo_computation_log).values(
         allocation_version=version, allocation_batch_id=batch_id, **log))
     return written

@@ -150,3 +150,37 @@ def test_copied_times_are_utc_floored_to_the_microsecond_whatever_their_zone(pg_
         back = [row.at for row in conn.execute(select(table).order_by(table.c.id))]
     assert back == [None if pd.isna(t) else t.floor("us").to_pydatetime() for t in times]
     store.dispose()
+
+
+def test_frames_copied_in_one_copy_arrive_whole_and_in_order_or_not_at_all(pg_url,
+                                                                           monkeypatch):
+    """copy_frames renders each chunk while the one before it is sent: every row arrives, in
+    order, across frames and chunk boundaries; a value that cannot be written fails the COPY
+    and the transaction writes nothing."""
+    from recon_assets.ledger import bulk
+    from recon_assets.ledger.schema import ExactDecimal
+    from recon_assets.money import NotADecimal
+
+    monkeypatch.setattr(bulk, "_CHUNK", 3)  # chunks of 3 rows, frames of 0 to 7
+    store = LedgerStore(pg_url)
+    table = Table("pieces", MetaData(), Column("id", Integer), Column("size", ExactDecimal))
+    frames = [pd.DataFrame({"id": range(start, start + n),
+                            "size": [Decimal(f"{i}.50") for i in range(n)]})
+              for start, n in ((0, 7), (7, 0), (7, 3), (10, 1))]
+    with store.begin() as conn:
+        table.create(conn)
+        assert bulk.copy_frames(conn, "pieces", list(table.c), iter(frames)) == 11
+        back = conn.execute(select(table.c.id, table.c.size).order_by(table.c.id)).all()
+    assert back == [(i, s) for f in frames for i, s in zip(f["id"], f["size"])]
+    assert [str(s) for _i, s in back[:3]] == ["0.50", "1.50", "2.50"]
+    bad = frames[2].assign(size=[Decimal(1), "one", Decimal(2)])
+    with pytest.raises(NotADecimal, match="'one'"):
+        with store.begin() as conn:
+            bulk.copy_frames(conn, "pieces", list(table.c), iter([frames[0], bad, frames[3]]))
+    assert count_rows(store, table) == 11
+    store.dispose()
+
+
+def count_rows(store: LedgerStore, table: Table) -> int:
+    with store.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar()
