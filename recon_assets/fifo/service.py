@@ -280,10 +280,10 @@ def allocate_symbols(store: LedgerStore, symbols: Sequence[str],
         if judge and read_as is not None and not problems:
             judgments = _judged(symbols[0], allocations, trades, read_as)
     else:  # each symbol alone (FIFO never crosses symbols), to see its own scales
-        del normalized
         frames = {s: allocate(trades.iloc[rows])
                   for s, rows in sorted(trades.groupby("symbol").indices.items())}
-        del trades  # its Decimal objects (~400 MiB a million orders) go before the stacking
+        # their Decimal objects (~400 MiB a million orders) go before the stacking
+        del trades, normalized
         allocations = concat_allocations(list(frames.values()))
         scales = {s: decimal_scales(f) for s, f in frames.items() if len(f)}
     return SymbolAllocations(tuple(symbols), {s: int(counts.get(s, 0)) for s in symbols},
